@@ -1,0 +1,134 @@
+"""ConversationFilter: seed 000's filters plus v1 status names. Used only through
+conversations.selectors (REST and the /ws/conversations/ socket alike)."""
+import django_filters
+from django import forms
+from django.db.models import Exists, OuterRef, Q
+
+from customers.models import Source
+from fiko.filtering import ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter
+from fiko.search_normalize import search_words
+
+from .models import Conversation, Message, Priority, Status
+
+# v1 (seeds 002/003) status names, accepted as filters: they all mean "open".
+STATUS_ALIASES = {"active": "open", "support_active": "open", "marketing_active": "open"}
+STATUS_CHOICES = [(s, s) for s in Status.values] + [(a, a) for a in STATUS_ALIASES] + [("all", "all")]
+SOURCE_CHOICES = [(s, s) for s in Source.values] + [("all", "all")]
+PRIORITY_NAMES = {p.label: p.value for p in Priority}
+ORDER_FIELDS = (
+    ("last_message_at", "last_message_at"),
+    ("updated_at", "updated_at"),
+    ("created_at", "created_at"),
+    ("priority", "priority"),
+    ("unread_count", "unread_count"),
+    ("status", "status"),
+)
+
+
+def parse_priority(value) -> int | None:
+    """``low|medium|high|urgent`` or ``0-3``."""
+    text = str(value).strip().lower()
+    if text in PRIORITY_NAMES:
+        return PRIORITY_NAMES[text]
+    if text.isdigit() and int(text) in Priority.values:
+        return int(text)
+    return None
+
+
+class PriorityField(forms.CharField):
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in ("", None, "all"):
+            return None
+        parsed = parse_priority(value)
+        if parsed is None:
+            raise forms.ValidationError("unknown priority.")
+        return parsed
+
+
+class PriorityFilter(django_filters.Filter):
+    field_class = PriorityField
+    allowed_description = "low, medium, high, urgent, 0, 1, 2, 3, all"
+
+
+class AssigneeField(forms.CharField):
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in ("", None, "all"):
+            return None
+        if value in ("me", "none") or value.isdigit():
+            return value
+        raise forms.ValidationError("must be a user id, 'me' or 'none'.")
+
+
+class AssigneeFilter(django_filters.Filter):
+    field_class = AssigneeField
+    allowed_description = "a user id, me, none, all"
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        if value == "none":
+            return qs.filter(assignee__isnull=True)
+        if value == "me":
+            request = self.parent.request
+            user = getattr(request, "user", None)
+            return qs.filter(assignee_id=user.pk if user is not None else -1)
+        return qs.filter(assignee_id=int(value))
+
+
+class _UnreadOnlyFilter(TriStateFilter):
+    def apply(self, queryset, flag):
+        return queryset.filter(unread_count__gt=0) if flag else queryset
+
+
+class _ArchivedFilter(TriStateFilter):
+    def apply(self, queryset, flag):
+        return queryset.filter(is_archived=flag)
+
+
+class ConversationFilter(django_filters.FilterSet):
+    search = django_filters.CharFilter(method="filter_search", max_length=200)
+    status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_status")
+    source = django_filters.ChoiceFilter(choices=SOURCE_CHOICES, method="filter_source")
+    priority = PriorityFilter(field_name="priority")
+    unread_only = _UnreadOnlyFilter()
+    tags = ListFilter(method="filter_tags")
+    assignee = AssigneeFilter()
+    is_archived = _ArchivedFilter()
+    customer_id = django_filters.NumberFilter(field_name="customer_id")
+    date_from = MomentFilter(field_name="created_at")
+    date_to = MomentFilter(field_name="created_at", end=True)
+    order_by = StrictOrderingFilter(fields=ORDER_FIELDS)
+
+    status.allowed_description = ", ".join(c for c, _ in STATUS_CHOICES)
+    source.allowed_description = ", ".join(c for c, _ in SOURCE_CHOICES)
+
+    class Meta:
+        model = Conversation
+        fields = []
+
+    def filter_search(self, queryset, name, value):
+        for word in search_words(value):
+            in_messages = Exists(
+                Message.objects.filter(conversation=OuterRef("pk"), is_deleted=False, content__icontains=word)
+            )
+            queryset = queryset.filter(Q(customer__search_text__contains=word) | Q(title__icontains=word) | in_messages)
+        return queryset
+
+    def filter_status(self, queryset, name, value):
+        if value in ("", "all"):
+            return queryset
+        return queryset.filter(status=STATUS_ALIASES.get(value, value))
+
+    def filter_source(self, queryset, name, value):
+        return queryset if value in ("", "all") else queryset.filter(source=value)
+
+    def filter_tags(self, queryset, name, value):
+        if not value:
+            return queryset
+        from customers.models import Customer
+
+        return queryset.filter(
+            Exists(Customer.tags.through.objects.filter(customer=OuterRef("customer_id"), tag__name__in=value))
+        )

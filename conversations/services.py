@@ -1,0 +1,323 @@
+"""Writes of conversations and messages: one transaction each, events published on commit.
+
+Every message, whatever brought it in (platform webhook, /ws/chat/, the multiplexed socket,
+REST), is stored by ``_message_store`` and announced by ``message.created`` to the
+conversation's group and its workspace's group; every consumer renders that in its dialect.
+"""
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from customers.services import customer_publish
+from fiko import realtime
+from fiko.errors import ErrorCode, InvalidInput
+from fiko.timefmt import iso
+from workspaces.models import Membership
+
+from .models import Conversation, Message, ReadMarker, Status
+from .selectors import conversation_for_wire, message_get_in_conversation, messages_for_wire
+from .serializers import ConversationSerializer, MessageSerializer, ReferenceSerializer
+
+MAX_CONTENT_CHARS = 4096
+REFERENCE_TYPES = ("appointment", "product", "pack")
+
+
+# --- input checks --------------------------------------------------------------------------
+def _check_message_input(*, conversation_id, content, message_type, media_url, reply_to_message_id, reference,
+                         client_message_id):
+    if not isinstance(content, str):
+        raise InvalidInput("content must be a string")
+    content = content.strip()
+    if message_type not in Message.MessageType.values:
+        raise InvalidInput(f"message_type must be one of {', '.join(Message.MessageType.values)}")
+    if not isinstance(media_url, str) or len(media_url) > 500:
+        raise InvalidInput("media_url must be a string of at most 500 characters")
+    if message_type == Message.MessageType.TEXT and not content:
+        raise InvalidInput("Message content cannot be empty", ErrorCode.EMPTY_CONTENT)
+    if message_type != Message.MessageType.TEXT and not media_url and not content:
+        raise InvalidInput("Message content cannot be empty", ErrorCode.EMPTY_CONTENT)
+    if len(content) > MAX_CONTENT_CHARS:
+        raise InvalidInput(f"Message content is longer than {MAX_CONTENT_CHARS} characters", ErrorCode.TOO_LONG)
+    if not isinstance(client_message_id, str) or len(client_message_id) > 64:
+        raise InvalidInput("client_message_id must be a string of at most 64 characters")
+    reply_to = None
+    if reply_to_message_id not in (None, ""):
+        reply_to = message_get_in_conversation(conversation_id=conversation_id, message_id=reply_to_message_id)
+        if reply_to is None:
+            raise InvalidInput("reply_to_message_id is not a message of this conversation", ErrorCode.NOT_FOUND)
+    if reference is not None:
+        serializer = ReferenceSerializer(data=reference)
+        if not isinstance(reference, dict) or not serializer.is_valid():
+            raise InvalidInput(f"reference must be {{type: {' | '.join(REFERENCE_TYPES)}, id, title?}}")
+        reference = dict(serializer.validated_data)
+    return content, reply_to, reference
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who writes: a staff user, the customer, or the system/AI."""
+
+    sender_type: str
+    role: str
+    user: object | None = None
+    customer: object | None = None
+
+    @classmethod
+    def staff(cls, user, role: str = Message.Role.SUPPORT):
+        return cls(Message.SenderType.USER, role, user=user)
+
+    @classmethod
+    def of_customer(cls, customer):
+        return cls(Message.SenderType.CUSTOMER, Message.Role.CUSTOMER, customer=customer)
+
+
+# --- events ----------------------------------------------------------------------------------
+def message_render(message: Message) -> dict:
+    return MessageSerializer(messages_for_wire(Message.objects.filter(pk=message.pk)).get()).data
+
+
+def conversation_render(conversation_id: int) -> dict:
+    return ConversationSerializer(conversation_for_wire(conversation_id)).data
+
+
+def _publish_message(event_type: str, message: Message, workspace_id: int) -> None:
+    payload = {
+        "type": event_type,
+        "workspace_id": workspace_id,
+        "conversation_id": message.conversation_id,
+        "message": message_render(message),
+        "conversation": conversation_render(message.conversation_id),
+        "timestamp": iso(timezone.now()),
+    }
+    realtime.publish_on_commit(
+        [realtime.conversation_group(message.conversation_id), realtime.workspace_group(workspace_id)], payload
+    )
+
+
+def conversation_publish(conversation_id: int, *, created: bool = False) -> None:
+    conversation = conversation_for_wire(conversation_id)
+    realtime.publish_on_commit(
+        [realtime.workspace_group(conversation.workspace_id)],
+        {
+            "type": realtime.CONVERSATION_CREATED if created else realtime.CONVERSATION_UPDATED,
+            "workspace_id": conversation.workspace_id,
+            "conversation_id": conversation.pk,
+            "conversation": ConversationSerializer(conversation).data,
+            "timestamp": iso(timezone.now()),
+        },
+    )
+
+
+def message_publish_updated(message: Message) -> None:
+    """``message.updated`` (platform edit, delivery status) for everyone in the conversation."""
+    realtime.publish_on_commit(
+        [realtime.conversation_group(message.conversation_id)],
+        {"type": realtime.MESSAGE_UPDATED, "conversation_id": message.conversation_id,
+         "message": message_render(message), "timestamp": iso(timezone.now())},
+    )
+
+
+# --- messages --------------------------------------------------------------------------------
+def _message_store(*, conversation_id: int, sender: Sender, content="", message_type="text", media_url="",
+                   thumbnail_url="", reply_to_message_id=None, reference=None, client_message_id="",
+                   channel=None, external_id="", delivery_status=None, is_ai_response=False) -> tuple[Message, bool]:
+    content, reply_to, reference = _check_message_input(
+        conversation_id=conversation_id, content=content, message_type=message_type, media_url=media_url,
+        reply_to_message_id=reply_to_message_id, reference=reference, client_message_id=client_message_id,
+    )
+    # The conversation row lock serializes writers of one conversation: seq has no gaps or
+    # repeats, and the idempotency checks below cannot race with another insert.
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    sender_filter = {"sender_user": sender.user} if sender.user else {"sender_customer": sender.customer}
+    if client_message_id:
+        existing = Message.objects.filter(conversation=conversation, client_message_id=client_message_id, **sender_filter).first()
+        if existing:
+            return existing, False
+    if channel is not None and external_id:
+        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
+        if existing:
+            return existing, False
+
+    from_customer = sender.sender_type == Message.SenderType.CUSTOMER
+    if delivery_status is None:
+        if from_customer:
+            delivery_status = Message.Delivery.RECEIVED
+        else:
+            delivery_status = Message.Delivery.PENDING if conversation.channel_id else Message.Delivery.SENT
+    now = timezone.now()
+    seq = conversation.last_seq + 1
+    message = Message.objects.create(
+        conversation=conversation, seq=seq, content=content, role=sender.role, sender_type=sender.sender_type,
+        sender_user=sender.user, sender_customer=sender.customer, message_type=message_type, media_url=media_url,
+        thumbnail_url=thumbnail_url, reply_to=reply_to, reference=reference, client_message_id=client_message_id,
+        channel=channel, external_id=external_id, delivery_status=delivery_status, is_ai_response=is_ai_response,
+        next_attempt_at=now if delivery_status == Message.Delivery.PENDING else None,
+    )
+    conversation.last_seq = seq
+    conversation.last_message = message
+    conversation.last_message_at = message.created_at
+    update = ["last_seq", "last_message", "last_message_at", "updated_at"]
+    if from_customer:
+        conversation.unread_count = F("unread_count") + 1
+        update.append("unread_count")
+        if conversation.status == Status.CLOSED and channel is None:
+            conversation.status = Status.OPEN
+            update.append("status")
+    else:
+        conversation.customer_unread_count = F("customer_unread_count") + 1
+        update.append("customer_unread_count")
+        Message.objects.filter(
+            conversation=conversation, sender_type=Message.SenderType.CUSTOMER, is_answered=False
+        ).update(is_answered=True)
+    conversation.save(update_fields=update)
+    if from_customer:
+        type(sender.customer).objects.filter(pk=sender.customer.pk).update(last_activity_at=now)
+
+    _publish_message(realtime.MESSAGE_CREATED, message, conversation.workspace_id)
+    if from_customer:
+        customer_publish(conversation.customer_id)
+    return message, True
+
+
+@transaction.atomic
+def message_send(*, conversation: Conversation, user, content="", message_type="text", media_url="",
+                 thumbnail_url="", reply_to_message_id=None, reference=None, role=Message.Role.SUPPORT,
+                 client_message_id="") -> tuple[Message, bool]:
+    """A staff member writes to the customer. Stored first; a platform conversation's message
+    stays ``pending`` until the delivery worker sends it. Returns (message, created)."""
+    if role not in (Message.Role.SUPPORT, Message.Role.MARKETING):
+        raise InvalidInput("role must be support or marketing")
+    return _message_store(
+        conversation_id=conversation.pk, sender=Sender.staff(user, role), content=content, message_type=message_type,
+        media_url=media_url, thumbnail_url=thumbnail_url, reply_to_message_id=reply_to_message_id,
+        reference=reference, client_message_id=client_message_id,
+    )
+
+
+@transaction.atomic
+def message_receive(*, conversation: Conversation, customer, content="", message_type="text", media_url="",
+                    thumbnail_url="", reply_to_message_id=None, reference=None, client_message_id="",
+                    channel=None, external_id="") -> tuple[Message, bool]:
+    """The customer writes (platform webhook or web chat). A repeated platform id or
+    client_message_id returns the stored message. Returns (message, created)."""
+    return _message_store(
+        conversation_id=conversation.pk, sender=Sender.of_customer(customer), content=content,
+        message_type=message_type, media_url=media_url, thumbnail_url=thumbnail_url,
+        reply_to_message_id=reply_to_message_id, reference=reference, client_message_id=client_message_id,
+        channel=channel, external_id=external_id,
+    )
+
+
+# --- read state ------------------------------------------------------------------------------
+@transaction.atomic
+def conversation_mark_read(*, conversation: Conversation, reader_type: str, reader_id: int,
+                           up_to_message_id=None) -> dict:
+    """Move the reader's marker forward (never back) to the given message or the newest one.
+    Staff reading clears the conversation's ``unread_count``; the customer reading clears
+    ``customer_unread_count``. Returns the ``messages.read`` payload."""
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if up_to_message_id is not None:
+        target = message_get_in_conversation(conversation_id=locked.pk, message_id=up_to_message_id)
+        if target is None:
+            raise InvalidInput("message_id is not a message of this conversation", ErrorCode.NOT_FOUND)
+        seq = target.seq
+    else:
+        seq = locked.last_seq
+    now = timezone.now()
+    marker, new_marker = ReadMarker.objects.get_or_create(
+        conversation=locked, reader_type=reader_type, reader_id=reader_id, defaults={"read_at": now}
+    )
+    moved = new_marker or seq > marker.last_read_seq
+    if seq > marker.last_read_seq:
+        marker.last_read_seq, marker.read_at = seq, now
+        marker.save(update_fields=["last_read_seq", "read_at"])
+    if moved:
+        staff_side = reader_type == ReadMarker.ReaderType.USER
+        counted_sender = Message.SenderType.CUSTOMER if staff_side else Message.SenderType.USER
+        unread = Message.objects.filter(
+            conversation=locked, seq__gt=marker.last_read_seq, sender_type=counted_sender
+        ).count()
+        if staff_side:
+            locked.unread_count = unread
+            locked.save(update_fields=["unread_count", "updated_at"])
+            customer_publish(locked.customer_id)
+        else:
+            locked.customer_unread_count = unread
+            locked.save(update_fields=["customer_unread_count", "updated_at"])
+        conversation_publish(locked.pk)
+    last_read = Message.objects.filter(conversation=locked, seq=marker.last_read_seq).values_list("id", flat=True).first()
+    payload = {
+        "type": realtime.MESSAGES_READ,
+        "conversation_id": locked.pk,
+        "reader_type": reader_type,
+        "reader_id": reader_id,
+        "last_read_message_id": last_read,
+        "read_at": iso(now),
+    }
+    # Announced even when the marker was already there: the reader asked, everyone agrees.
+    realtime.publish_on_commit([realtime.conversation_group(locked.pk)], payload)
+    return payload
+
+
+# --- conversations ---------------------------------------------------------------------------
+def conversation_default_title(*, source: str, customer) -> str:
+    return f"{source} - {customer.display_name}"
+
+
+@transaction.atomic
+def conversation_create(*, workspace, customer, title: str = "", source: str | None = None, channel=None) -> Conversation:
+    source = source or customer.source
+    conversation = Conversation.objects.create(
+        workspace=workspace, customer=customer, channel=channel, source=source,
+        title=(title or "").strip()[:255] or conversation_default_title(source=source, customer=customer),
+    )
+    conversation_publish(conversation.pk, created=True)
+    return conversation
+
+
+@transaction.atomic
+def conversation_get_or_open_for_channel(*, customer, channel) -> tuple[Conversation, bool]:
+    """The customer's not-closed conversation on this platform channel, or a new one. Two
+    concurrent deliveries open one (a partial unique constraint decides, not a check)."""
+    def existing():
+        return Conversation.objects.filter(customer=customer, channel=channel).exclude(status=Status.CLOSED).first()
+
+    conversation = existing()
+    if conversation is not None:
+        return conversation, False
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                workspace_id=customer.workspace_id, customer=customer, channel=channel, source=channel.platform,
+                title=conversation_default_title(source=channel.platform, customer=customer),
+            )
+    except IntegrityError:
+        return existing(), False
+    conversation_publish(conversation.pk, created=True)
+    return conversation, True
+
+
+@transaction.atomic
+def conversation_update(*, conversation: Conversation, data: dict) -> Conversation:
+    """Status, priority, assignee (a member of the workspace, or None), is_archived."""
+    fields = []
+    for key in ("status", "priority", "is_archived"):
+        if key in data and getattr(conversation, key) != data[key]:
+            setattr(conversation, key, data[key])
+            fields.append(key)
+    if "assignee" in data:
+        assignee_id = data["assignee"]
+        if assignee_id is not None and not Membership.objects.filter(
+            workspace_id=conversation.workspace_id, user_id=assignee_id
+        ).exists():
+            raise InvalidInput("assignee must be a member of this workspace", ErrorCode.INVALID_INPUT, field="assignee")
+        if conversation.assignee_id != assignee_id:
+            conversation.assignee = get_user_model().objects.get(pk=assignee_id) if assignee_id else None
+            fields.append("assignee")
+    if fields:
+        conversation.save(update_fields=fields + ["updated_at"])
+        conversation_publish(conversation.pk)
+    return conversation_for_wire(conversation.pk)

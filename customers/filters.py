@@ -1,0 +1,81 @@
+"""CustomerFilter: every filter of seed 001's cheat sheet and seed 000's example.
+Used only through customers.selectors (REST and the /ws/customers/ socket alike)."""
+import django_filters
+from django.db.models import Exists, OuterRef, Q
+
+from conversations.filters import STATUS_ALIASES, STATUS_CHOICES
+from conversations.models import Conversation
+from fiko.filtering import (IntListFilter, ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter)
+from fiko.search_normalize import search_words
+
+from .models import Customer, Source
+
+SOURCE_CHOICES = [(s, s) for s in Source.values] + [("all", "all")]
+ORDER_FIELDS = (
+    ("created_at", "created_at"),
+    ("updated_at", "updated_at"),
+    ("first_name", "first_name"),
+    ("last_name", "last_name"),
+    ("last_activity_at", "last_activity_at"),
+    ("username", "username"),
+)
+
+
+class _HasValueFilter(TriStateFilter):
+    def apply(self, queryset, flag):
+        empty = Q(**{self.field_name: ""})
+        return queryset.exclude(empty) if flag else queryset.filter(empty)
+
+
+class _HasUnreadFilter(TriStateFilter):
+    def apply(self, queryset, flag):
+        unread = Exists(Conversation.objects.filter(customer=OuterRef("pk"), unread_count__gt=0))
+        return queryset.filter(unread if flag else ~unread)
+
+
+class CustomerFilter(django_filters.FilterSet):
+    search = django_filters.CharFilter(method="filter_search", max_length=200)
+    search_term = django_filters.CharFilter(method="filter_search", max_length=200)  # v1 name
+    has_email = _HasValueFilter(field_name="email")
+    has_phone = _HasValueFilter(field_name="phone")
+    has_unread = _HasUnreadFilter()
+    source = django_filters.ChoiceFilter(choices=SOURCE_CHOICES, method="filter_source")
+    tags = ListFilter(method="filter_tags")
+    tag_ids = IntListFilter(method="filter_tag_ids")
+    conversation_status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_conversation_status")
+    date_from = MomentFilter(field_name="created_at")
+    date_to = MomentFilter(field_name="created_at", end=True)
+    last_activity_from = MomentFilter(field_name="last_activity_at")
+    last_activity_to = MomentFilter(field_name="last_activity_at", end=True)
+    order_by = StrictOrderingFilter(fields=ORDER_FIELDS)
+
+    source.allowed_description = ", ".join(c for c, _ in SOURCE_CHOICES)
+    conversation_status.allowed_description = ", ".join(c for c, _ in STATUS_CHOICES)
+
+    class Meta:
+        model = Customer
+        fields = []
+
+    def filter_search(self, queryset, name, value):
+        for word in search_words(value):
+            queryset = queryset.filter(search_text__contains=word)
+        return queryset
+
+    def filter_source(self, queryset, name, value):
+        return queryset if value in ("", "all") else queryset.filter(source=value)
+
+    def filter_tags(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(Exists(Customer.tags.through.objects.filter(customer=OuterRef("pk"), tag__name__in=value)))
+
+    def filter_tag_ids(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(Exists(Customer.tags.through.objects.filter(customer=OuterRef("pk"), tag_id__in=value)))
+
+    def filter_conversation_status(self, queryset, name, value):
+        if value in ("", "all"):
+            return queryset
+        status = STATUS_ALIASES.get(value, value)
+        return queryset.filter(Exists(Conversation.objects.filter(customer=OuterRef("pk"), status=status)))

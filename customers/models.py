@@ -1,0 +1,102 @@
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import models
+from django.db.models import Q
+
+from fiko.search_normalize import normalize
+
+
+class Source(models.TextChoices):
+    TELEGRAM = "telegram"
+    INSTAGRAM = "instagram"
+    WEB = "web"
+    UNKNOWN = "unknown"
+
+
+class Tag(models.Model):
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=64)
+    color = models.CharField(max_length=16, default="#64748b")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="tag_unique_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class Customer(models.Model):
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="customers")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.UNKNOWN)
+    # The customer's id on the platform (Telegram user id, Instagram-scoped id); empty for web.
+    external_id = models.CharField(max_length=128, blank=True, default="")
+    first_name = models.CharField(max_length=150, blank=True, default="")
+    last_name = models.CharField(max_length=150, blank=True, default="")
+    username = models.CharField(max_length=150, blank=True, default="")
+    email = models.EmailField(blank=True, default="")
+    phone = models.CharField(max_length=32, blank=True, default="")
+    profile_picture = models.CharField(max_length=500, blank=True, default="")
+    profile_fetched_at = models.DateTimeField(null=True, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="customers")
+    # Derived: normalized name/username/email/phone, so search is one indexed column.
+    search_text = models.TextField(blank=True, default="", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "source", "external_id"],
+                condition=~Q(external_id=""),
+                name="customer_unique_platform_id",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="customer_ws_created"),
+            models.Index(fields=["workspace", "-last_activity_at"], name="customer_ws_activity"),
+            models.Index(fields=["workspace", "source"], name="customer_ws_source"),
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return name or (f"@{self.username}" if self.username else f"Customer {self.pk}")
+
+    def save(self, *args, **kwargs):
+        self.search_text = normalize(
+            " ".join([self.first_name, self.last_name, self.username, self.email, self.phone])
+        )
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = set(update_fields) | {"search_text", "updated_at"}
+        super().save(*args, **kwargs)
+
+
+class CustomerAccount(models.Model):
+    """Web-chat login of a customer (seed 004): phone or email plus a hashed password."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="account")
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="customer_accounts")
+    email = models.EmailField(blank=True, default="")
+    phone = models.CharField(max_length=32, blank=True, default="")
+    password = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "email"], condition=~Q(email=""), name="account_unique_email"),
+            models.UniqueConstraint(fields=["workspace", "phone"], condition=~Q(phone=""), name="account_unique_phone"),
+            models.CheckConstraint(condition=~Q(email="", phone=""), name="account_has_login"),
+        ]
+
+    def set_password(self, raw: str) -> None:
+        self.password = make_password(raw)
+
+    def check_password(self, raw: str) -> bool:
+        return check_password(raw, self.password)

@@ -1,0 +1,86 @@
+"""Reads of customers and tags. Tenancy is folded into each query (a membership subquery)."""
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from conversations.models import Conversation
+from fiko.filtering import apply_filterset
+from fiko.pagination import PageRequest, parse_page_request
+from workspaces.models import Membership
+
+from .filters import CustomerFilter, ORDER_FIELDS, SOURCE_CHOICES
+from .models import Customer, Tag
+
+
+def user_workspaces(user):
+    """Subquery of the workspace ids ``user`` belongs to."""
+    return Membership.objects.filter(user_id=getattr(user, "pk", None)).values("workspace_id")
+
+
+def customers_with_counts(queryset=None):
+    """Customers annotated for CustomerSerializer: unread and conversation totals, tags."""
+    queryset = Customer.objects.all() if queryset is None else queryset
+    per_customer = Conversation.objects.filter(customer=OuterRef("pk")).order_by().values("customer")
+    return queryset.annotate(
+        unread_total=Coalesce(
+            Subquery(per_customer.annotate(total=Sum("unread_count")).values("total")[:1], output_field=IntegerField()),
+            Value(0),
+        ),
+        conversations_total=Coalesce(
+            Subquery(per_customer.annotate(total=Count("id")).values("total")[:1], output_field=IntegerField()),
+            Value(0),
+        ),
+    ).prefetch_related("tags")
+
+
+def customer_list(*, user, filters=None, request=None):
+    """Customers of the user's workspaces, filtered and ordered (CustomerFilter)."""
+    queryset = customers_with_counts(Customer.objects.filter(workspace_id__in=user_workspaces(user)))
+    queryset = queryset.order_by("-last_activity_at", "-created_at", "-id")
+    return apply_filterset(CustomerFilter, filters or {}, queryset, request=request)
+
+
+def customer_page(*, user, filters=None) -> tuple[list[Customer], int, PageRequest]:
+    filters = filters or {}
+    page = parse_page_request(filters)
+    queryset = customer_list(user=user, filters=filters)
+    total = queryset.count()
+    return list(queryset[page.offset: page.offset + page.limit]), total, page
+
+
+def customer_get_for_user(*, user, customer_id) -> Customer | None:
+    try:
+        customer_id = int(customer_id)
+    except (TypeError, ValueError):
+        return None
+    return customers_with_counts(
+        Customer.objects.filter(pk=customer_id, workspace_id__in=user_workspaces(user))
+    ).first()
+
+
+def customer_with_counts(customer_id: int) -> Customer:
+    return customers_with_counts(Customer.objects.filter(pk=customer_id)).get()
+
+
+def tag_list(*, user):
+    return Tag.objects.filter(workspace_id__in=user_workspaces(user)).order_by("name")
+
+
+def customer_filter_options(*, user) -> dict:
+    from conversations.filters import STATUS_CHOICES
+
+    tags = (
+        tag_list(user=user).annotate(count=Count("customers", distinct=True)).values("id", "name", "color", "count")
+    )
+    order_by = []
+    for name, _ in ORDER_FIELDS:
+        order_by += [name, f"-{name}"]
+    return {
+        "sources": [value for value, _ in SOURCE_CHOICES],
+        "tags": list(tags),
+        "order_by": order_by,
+        "conversation_statuses": [value for value, _ in STATUS_CHOICES],
+        "has_email": ["true", "false", "all"],
+        "has_phone": ["true", "false", "all"],
+        "has_unread": ["true", "false", "all"],
+        "max_page_size": 100,
+    }

@@ -1,0 +1,65 @@
+"""Customer and Tag on the wire (SPEC.md, "Objects on the wire")."""
+from rest_framework import serializers
+
+from .models import Customer, Tag
+
+
+class TagSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "color"]
+
+    def validate_name(self, value):
+        value = value.strip()
+        if not value:
+            raise serializers.ValidationError("Tag name cannot be empty.")
+        return value
+
+    def validate_color(self, value):
+        import re
+
+        if not re.fullmatch(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?", value):
+            raise serializers.ValidationError("Color must be a hex color like #ff8800.")
+        return value
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    """Reads ``unread_total``/``conversations_total`` annotated by customers.selectors."""
+
+    tags = TagSerializer(many=True, read_only=True)
+    unread_count = serializers.SerializerMethodField()
+    conversations_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id", "first_name", "last_name", "username", "email", "phone", "source", "profile_picture",
+            "tags", "created_at", "updated_at", "last_activity_at", "unread_count", "conversations_count",
+        ]
+        read_only_fields = fields
+
+    def get_unread_count(self, customer) -> int:
+        return int(getattr(customer, "unread_total", 0) or 0)
+
+    def get_conversations_count(self, customer) -> int:
+        return int(getattr(customer, "conversations_total", 0) or 0)
+
+
+class CustomerBriefSerializer(serializers.ModelSerializer):
+    """The customer inside a message."""
+
+    class Meta:
+        model = Customer
+        fields = ["id", "first_name", "last_name", "username", "source"]
+        read_only_fields = fields
+
+
+class CustomerUpdateSerializer(serializers.Serializer):
+    """PATCH /api/customers/{id}/ input."""
+
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = serializers.RegexField(r"^\+?[0-9 ()-]{3,32}$", required=False, allow_blank=True,
+                                   error_messages={"invalid": "Phone may hold digits, spaces, ()- and a leading +."})
+    tag_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)

@@ -1,0 +1,83 @@
+"""Writes of customers and tags. Each publishes its domain event on commit."""
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from fiko import realtime
+from fiko.errors import ErrorCode, InvalidInput
+
+from .models import Customer, Tag
+from .selectors import customer_with_counts
+from .serializers import CustomerSerializer
+
+
+def customer_publish(customer_id: int, *, created: bool = False) -> None:
+    """Queue ``customer.created``/``customer.updated`` for the customer's workspace."""
+    customer = customer_with_counts(customer_id)
+    realtime.publish_on_commit(
+        [realtime.workspace_group(customer.workspace_id)],
+        {
+            "type": realtime.CUSTOMER_CREATED if created else realtime.CUSTOMER_UPDATED,
+            "workspace_id": customer.workspace_id,
+            "customer": CustomerSerializer(customer).data,
+        },
+    )
+
+
+@transaction.atomic
+def customer_upsert_from_platform(
+    *, workspace, source: str, external_id: str, first_name: str = "", last_name: str = "",
+    username: str = "", profile_picture: str | None = None,
+) -> tuple[Customer, bool]:
+    """Find or create the customer (workspace, source, external id) and refresh what the
+    platform told us. Safe under concurrent deliveries (the unique key decides)."""
+    external_id = str(external_id)
+    profile = {"first_name": first_name or "", "last_name": last_name or "", "username": username or ""}
+    if profile_picture is not None:
+        profile["profile_picture"] = profile_picture
+    customer = Customer.objects.filter(workspace=workspace, source=source, external_id=external_id).first()
+    created = False
+    if customer is None:
+        try:
+            with transaction.atomic():
+                customer = Customer.objects.create(workspace=workspace, source=source, external_id=external_id, **profile)
+                created = True
+        except IntegrityError:
+            customer = Customer.objects.get(workspace=workspace, source=source, external_id=external_id)
+    if not created:
+        changed = [k for k, v in profile.items() if v and getattr(customer, k) != v]
+        if not changed:
+            return customer, False
+        for key in changed:
+            setattr(customer, key, profile[key])
+        customer.save(update_fields=changed)
+    customer_publish(customer.pk, created=created)
+    return customer, created
+
+
+@transaction.atomic
+def customer_create_for_web(*, workspace, first_name: str, last_name: str = "", email: str = "", phone: str = "") -> Customer:
+    customer = Customer.objects.create(
+        workspace=workspace, source="web", first_name=first_name, last_name=last_name, email=email, phone=phone
+    )
+    customer_publish(customer.pk, created=True)
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, data: dict) -> Customer:
+    """PATCH of name, email, phone and tags (``tag_ids`` must be tags of the same workspace)."""
+    fields = [k for k in ("first_name", "last_name", "email", "phone") if k in data]
+    for key in fields:
+        setattr(customer, key, data[key])
+    if fields:
+        customer.save(update_fields=fields)
+    if "tag_ids" in data:
+        tag_ids = set(data["tag_ids"])
+        tags = list(Tag.objects.filter(workspace_id=customer.workspace_id, pk__in=tag_ids))
+        if len(tags) != len(tag_ids):
+            missing = sorted(tag_ids - {t.pk for t in tags})
+            raise InvalidInput(f"Unknown tag ids: {missing}", ErrorCode.INVALID_INPUT, field="tag_ids")
+        customer.tags.set(tags)
+        Customer.objects.filter(pk=customer.pk).update(updated_at=timezone.now())
+    customer_publish(customer.pk)
+    return customer_with_counts(customer.pk)

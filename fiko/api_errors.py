@@ -1,0 +1,16 @@
+"""REST error answers: DRF's own, plus FikoError rendered as a 4xx with a reason and a code."""
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from fiko.errors import ErrorCode, FikoError
+
+_STATUS = {ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND, ErrorCode.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+           ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, FikoError):
+        code = _STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)
+        return Response({"detail": exc.text, "code": str(exc.code), **exc.extra}, status=code)
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,25 @@
+"""ASGI entry point for Daphne and uvicorn: HTTP through Django, WebSockets through Channels."""
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fiko.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from fiko import daphne_close, log_redaction  # noqa: E402
+from fiko.routing import websocket_urlpatterns  # noqa: E402
+from fiko.ws_auth import OriginGuard, TokenAuthMiddleware  # noqa: E402
+
+daphne_close.install()
+log_redaction.install_on_server_loggers()
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": OriginGuard(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
+    }
+)

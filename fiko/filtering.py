@@ -1,0 +1,196 @@
+"""Run a FilterSet on a plain dict (socket frames) or a QueryDict (REST), with strict errors.
+
+A bad value or an unknown filter is an ``invalid_filter`` error naming the field and what is
+allowed; nothing is silently ignored. Booleans may be JSON booleans or "true"/"false"/"all";
+lists may be JSON arrays, repeated query parameters or comma-separated strings.
+"""
+from datetime import datetime, time, timedelta
+
+import django_filters
+from django import forms
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.datastructures import MultiValueDict
+
+from fiko.errors import ErrorCode, InvalidInput
+from fiko.pagination import PAGINATION_KEYS
+
+TRI_STATE = ("true", "false", "all")
+
+
+def _as_text(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def to_multivalue(data) -> MultiValueDict:
+    if hasattr(data, "getlist"):
+        return data
+    mv = MultiValueDict()
+    for key, value in (data or {}).items():
+        if isinstance(value, (list, tuple)):
+            mv.setlist(key, [_as_text(v) for v in value])
+        elif isinstance(value, dict):
+            raise InvalidInput(f"Invalid filter '{key}': must be a string, number, boolean or list",
+                               ErrorCode.INVALID_FILTER, field=key)
+        else:
+            mv[key] = _as_text(value)
+    return mv
+
+
+def apply_filterset(filterset_class, data, queryset, *, request=None, extra_allowed=PAGINATION_KEYS):
+    if data is not None and not isinstance(data, dict) and not hasattr(data, "getlist"):
+        raise InvalidInput("Invalid filters: must be an object", ErrorCode.INVALID_FILTER, field="filters")
+    params = to_multivalue(data)
+    allowed = set(filterset_class.base_filters) | set(extra_allowed) | {"format"}
+    unknown = sorted(k for k in params.keys() if k not in allowed)
+    if unknown:
+        raise InvalidInput(
+            f"Unknown filter '{unknown[0]}'. Allowed filters: {', '.join(sorted(filterset_class.base_filters))}",
+            ErrorCode.INVALID_FILTER, field=unknown[0],
+        )
+    fs = filterset_class(data=params, queryset=queryset, request=request)
+    if not fs.is_valid():
+        field, messages = next(iter(fs.errors.items()))
+        flt = filterset_class.base_filters.get(field)
+        allowed_values = getattr(flt, "allowed_description", None)
+        text = f"Invalid filter '{field}': {' '.join(messages)}"
+        if allowed_values:
+            text += f" Allowed values: {allowed_values}"
+        raise InvalidInput(text, ErrorCode.INVALID_FILTER, field=field)
+    return fs.qs
+
+
+class ListField(forms.Field):
+    """Accepts repeated values and comma-separated strings."""
+
+    def to_python(self, value):
+        if value in (None, "", []):
+            return []
+        values = value if isinstance(value, (list, tuple)) else [value]
+        out = []
+        for item in values:
+            out.extend(part.strip() for part in str(item).split(",") if part.strip())
+        return out
+
+
+class ListWidget(forms.SelectMultiple):
+    def value_from_datadict(self, data, files, name):
+        return data.getlist(name) if hasattr(data, "getlist") else data.get(name)
+
+
+class ListFilter(django_filters.Filter):
+    field_class = ListField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", ListWidget)
+        super().__init__(*args, **kwargs)
+
+
+class IntListField(ListField):
+    def to_python(self, value):
+        items = super().to_python(value)
+        try:
+            return [int(v) for v in items]
+        except ValueError:
+            raise forms.ValidationError("must be a list of integer ids.")
+
+
+class IntListFilter(ListFilter):
+    field_class = IntListField
+
+
+class TriStateFilter(django_filters.ChoiceFilter):
+    """``true``/``false``/``all`` (or JSON booleans); ``all`` and empty mean no filter."""
+
+    allowed_description = "true, false, all"
+
+    def __init__(self, *args, **kwargs):
+        kwargs["choices"] = [(v, v) for v in TRI_STATE]
+        kwargs.setdefault("method", self.apply_bool)
+        super().__init__(*args, **kwargs)
+
+    def apply_bool(self, queryset, name, value):
+        if value in ("", None, "all"):
+            return queryset
+        return self.apply(queryset, value == "true")
+
+    def apply(self, queryset, flag: bool):  # subclasses / method=... override
+        return queryset.filter(**{self.field_name: flag})
+
+
+def _parse_moment(value: str, *, end: bool):
+    """``YYYY-MM-DD`` covers the whole day (inclusive on both ends); ISO datetimes are exact."""
+    day = parse_date(value)
+    if day is not None:
+        moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
+        return timezone.make_aware(moment, timezone.utc), end
+    try:
+        moment = parse_datetime(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        moment = None
+    if moment is None:
+        return None, False
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, timezone.utc)
+    return moment, False
+
+
+class MomentField(forms.CharField):
+    def __init__(self, *args, end=False, **kwargs):
+        self.end = end
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if not value:
+            return None
+        moment, exclusive = _parse_moment(value, end=self.end)
+        if moment is None:
+            raise forms.ValidationError("must be a date YYYY-MM-DD or an ISO 8601 datetime.")
+        return moment, exclusive
+
+
+class MomentFilter(django_filters.Filter):
+    """``date_from`` (>= start of day) / ``date_to`` (inclusive of the whole day)."""
+
+    field_class = MomentField
+
+    def __init__(self, *args, end=False, **kwargs):
+        self.end = end
+        kwargs.setdefault("end", end)
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        moment, exclusive = value
+        if self.end:
+            lookup = "lt" if exclusive else "lte"
+        else:
+            lookup = "gte"
+        return qs.filter(**{f"{self.field_name}__{lookup}": moment})
+
+
+class StrictOrderingFilter(django_filters.OrderingFilter):
+    """``order_by`` from a whitelist; a bad value names the allowed ones."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        options = [choice for choice, _ in self.field.choices if choice]
+        self.allowed_description = ", ".join(options)
+
+    def get_ordering_value(self, param):
+        value = super().get_ordering_value(param)
+        name = value.lstrip("-")
+        return F(name).desc(nulls_last=True) if value.startswith("-") else F(name).asc(nulls_last=True)
+
+    def filter(self, qs, value):
+        if value in ([], (), {}, "", None):
+            return qs
+        ordering = [self.get_ordering_value(param) for param in value]
+        return qs.order_by(*ordering, "-id")

@@ -1,0 +1,142 @@
+"""Who is online, per workspace and per conversation.
+
+Each open socket registers ``participant`` ("user:5", "customer:9") under a key
+("workspace:1", "conversation:7") with a deadline ``PRESENCE_TTL`` seconds ahead and renews it
+every ``HEARTBEAT_SECONDS`` while it lives. A participant is online while any of its sockets'
+deadlines is in the future, so a process that dies without saying goodbye drops out within
+``PRESENCE_TTL`` seconds.
+
+With ``REDIS_URL`` set the registry is a Redis sorted set per key (score = deadline), shared
+by every server process; otherwise it is an in-process dict (single-process ``make run``).
+"""
+import asyncio
+import time
+
+from django.conf import settings
+
+PRESENCE_TTL = 60
+HEARTBEAT_SECONDS = 20
+_PREFIX = "fiko:presence:"
+
+
+def workspace_key(workspace_id: int) -> str:
+    return f"workspace:{workspace_id}"
+
+
+def conversation_key(conversation_id: int) -> str:
+    return f"conversation:{conversation_id}"
+
+
+def _member(participant: str, connection: str) -> str:
+    return f"{participant}|{connection}"
+
+
+def _participants(members) -> set[str]:
+    return {(m.decode() if isinstance(m, bytes) else m).split("|", 1)[0] for m in members}
+
+
+class _MemoryRegistry:
+    def __init__(self):
+        self.keys: dict[str, dict[str, float]] = {}
+
+    def add(self, key, member, deadline):
+        self.keys.setdefault(key, {})[member] = deadline
+
+    def remove(self, key, member):
+        self.keys.get(key, {}).pop(member, None)
+
+    def live(self, key, now):
+        entries = self.keys.get(key, {})
+        for member in [m for m, deadline in entries.items() if deadline <= now]:
+            del entries[member]
+        return list(entries)
+
+
+_memory = _MemoryRegistry()
+_async_clients: dict[int, object] = {}
+_sync_client = None
+
+
+def _async_redis():
+    import redis.asyncio as aioredis
+
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(id(loop))
+    if client is None:
+        client = _async_clients[id(loop)] = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+    return client
+
+
+def _redis():
+    import redis
+
+    global _sync_client
+    if _sync_client is None:
+        _sync_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+    return _sync_client
+
+
+async def _live_members(key: str) -> list:
+    now = time.time()
+    if not settings.REDIS_URL:
+        return _memory.live(key, now)
+    client = _async_redis()
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.zremrangebyscore(_PREFIX + key, "-inf", now)
+        pipe.zrange(_PREFIX + key, 0, -1)
+        _, members = await pipe.execute()
+    return members
+
+
+async def online(key: str) -> set[str]:
+    return _participants(await _live_members(key))
+
+
+async def is_online(key: str, participant: str) -> bool:
+    return participant in await online(key)
+
+
+async def enter(key: str, participant: str, connection: str) -> bool:
+    """Register a connection; True when it is the participant's first live one here."""
+    was_online = await is_online(key, participant)
+    await renew([key], participant, connection)
+    return not was_online
+
+
+async def renew(keys: list[str], participant: str, connection: str) -> None:
+    deadline = time.time() + PRESENCE_TTL
+    member = _member(participant, connection)
+    if not settings.REDIS_URL:
+        for key in keys:
+            _memory.add(key, member, deadline)
+        return
+    client = _async_redis()
+    async with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.zadd(_PREFIX + key, {member: deadline})
+            pipe.expire(_PREFIX + key, PRESENCE_TTL * 2)
+        await pipe.execute()
+
+
+async def leave(key: str, participant: str, connection: str) -> bool:
+    """Unregister a connection; True when the participant has no live connection left here."""
+    member = _member(participant, connection)
+    if not settings.REDIS_URL:
+        _memory.remove(key, member)
+    else:
+        await _async_redis().zrem(_PREFIX + key, member)
+    return not await is_online(key, participant)
+
+
+def online_many(keys: list[str]) -> dict[str, set[str]]:
+    """Synchronous read for REST answers: one round trip for all keys."""
+    now = time.time()
+    if not settings.REDIS_URL:
+        return {key: _participants(_memory.live(key, now)) for key in keys}
+    if not keys:
+        return {}
+    with _redis().pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.zrangebyscore(_PREFIX + key, now, "+inf")
+        results = pipe.execute()
+    return {key: _participants(members) for key, members in zip(keys, results)}

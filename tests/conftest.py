@@ -1,0 +1,129 @@
+"""Shared fixtures. Tests run against the servers named by DATABASE_URL / REDIS_URL when set
+(CI sets both and REQUIRE_SERVICES=1, where a missing service fails instead of skipping)."""
+import os
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from tests.factories import make_customer, make_conversation, make_user, make_workspace
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def pytest_sessionstart(session):
+    if not REQUIRE_SERVICES:
+        return
+    missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
+    if missing:
+        raise pytest.UsageError(f"REQUIRE_SERVICES=1 but {', '.join(missing)} not set")
+    import redis
+
+    try:
+        redis.Redis.from_url(os.environ["REDIS_URL"], socket_connect_timeout=3).ping()
+    except Exception as exc:  # noqa: BLE001
+        raise pytest.UsageError(f"REQUIRE_SERVICES=1 but Redis is unreachable: {exc}")
+    import psycopg
+
+    try:
+        from urllib.parse import urlsplit
+
+        url = urlsplit(os.environ["DATABASE_URL"])
+        psycopg.connect(host=url.hostname, port=url.port or 5432, user=url.username or "postgres",
+                        dbname="postgres", connect_timeout=3).close()
+    except Exception as exc:  # noqa: BLE001
+        raise pytest.UsageError(f"REQUIRE_SERVICES=1 but PostgreSQL is unreachable: {exc}")
+
+
+def require_service(name: str) -> str:
+    """The service URL, or skip (fail under REQUIRE_SERVICES=1)."""
+    value = os.environ.get(name, "")
+    if not value:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{name} is required (REQUIRE_SERVICES=1)")
+        pytest.skip(f"{name} not set: this test needs the real service")
+    return value
+
+
+@pytest.fixture
+def redis_url():
+    return require_service("REDIS_URL")
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Each test starts with an empty Redis database (channel layer groups, presence)."""
+    if settings.REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _media_root(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "uploads"
+    yield
+
+
+@pytest.fixture
+def workspace(db):
+    return make_workspace("acme")
+
+
+@pytest.fixture
+def other_workspace(db):
+    return make_workspace("rival")
+
+
+@pytest.fixture
+def staff(workspace):
+    return make_user("alice", workspace=workspace, role="owner")
+
+
+@pytest.fixture
+def other_staff(other_workspace):
+    return make_user("mallory", workspace=other_workspace, role="owner")
+
+
+@pytest.fixture
+def customer(workspace):
+    return make_customer(workspace, first_name="John", last_name="Doe", username="johndoe", source="telegram")
+
+
+@pytest.fixture
+def conversation(workspace, customer):
+    return make_conversation(workspace, customer)
+
+
+class LayerListener:
+    """A channel on the real channel layer subscribed to some groups: what a consumer would get."""
+
+    def __init__(self, groups):
+        self.layer = get_channel_layer()
+        self.channel = async_to_sync(self.layer.new_channel)()
+        for group in groups:
+            async_to_sync(self.layer.group_add)(group, self.channel)
+
+    def drain(self, timeout: float = 0.3) -> list[dict]:
+        import asyncio
+
+        async def _drain():
+            events = []
+            while True:
+                try:
+                    events.append(await asyncio.wait_for(self.layer.receive(self.channel), timeout))
+                except asyncio.TimeoutError:
+                    return events
+
+        return async_to_sync(_drain)()
+
+
+@pytest.fixture
+def listen():
+    return LayerListener
+
+
+User = get_user_model()
