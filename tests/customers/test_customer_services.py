@@ -1,0 +1,73 @@
+import threading
+
+import pytest
+from django.db import connection
+
+from customers.models import Customer
+from customers.services import customer_update, customer_upsert_from_platform
+from fiko.errors import FikoError
+from fiko.realtime import workspace_group
+from tests.factories import make_workspace
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upsert_creates_then_updates_and_publishes(workspace, listen):
+    listener = listen([workspace_group(workspace.pk)])
+    customer, created = customer_upsert_from_platform(
+        workspace=workspace, source="telegram", external_id="42", first_name="علي", username="ali"
+    )
+    assert created and customer.search_text == "علی ali"  # Arabic yeh stored normalized for search
+    same, created_again = customer_upsert_from_platform(
+        workspace=workspace, source="telegram", external_id="42", first_name="علي", username="ali"
+    )
+    assert not created_again and same.pk == customer.pk
+    customer_upsert_from_platform(workspace=workspace, source="telegram", external_id="42", username="ali_new")
+    assert Customer.objects.get(pk=customer.pk).username == "ali_new"
+    events = listener.drain()
+    assert [e["type"] for e in events] == ["customer.created", "customer.updated"]  # unchanged upsert: silent
+    assert events[1]["customer"]["username"] == "ali_new"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upsert_is_per_workspace(workspace):
+    other = make_workspace("other")
+    a, _ = customer_upsert_from_platform(workspace=workspace, source="telegram", external_id="7")
+    b, _ = customer_upsert_from_platform(workspace=other, source="telegram", external_id="7")
+    assert a.pk != b.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_upserts_create_one_customer(workspace):
+    errors = []
+
+    def worker():
+        try:
+            customer_upsert_from_platform(workspace=workspace, source="instagram", external_id="igsid-1", first_name="Sara")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []
+    assert Customer.objects.filter(external_id="igsid-1").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_customer_update_checks_tags_of_same_workspace(workspace, other_workspace, customer, listen):
+    from customers.models import Tag
+
+    vip = Tag.objects.create(workspace=workspace, name="VIP")
+    foreign = Tag.objects.create(workspace=other_workspace, name="VIP")
+    listener = listen([workspace_group(workspace.pk)])
+    with pytest.raises(FikoError):
+        customer_update(customer=customer, data={"first_name": "Changed", "tag_ids": [vip.pk, foreign.pk]})
+    customer.refresh_from_db()
+    assert customer.first_name == "John" and customer.tags.count() == 0  # nothing changed
+    updated = customer_update(customer=customer, data={"phone": "+98 912 000 0000", "tag_ids": [vip.pk]})
+    assert [t.name for t in updated.tags.all()] == ["VIP"]
+    events = listener.drain()
+    assert [e["type"] for e in events] == ["customer.updated"]
+    assert events[0]["customer"]["tags"] == [{"id": vip.pk, "name": "VIP", "color": vip.color}]
