@@ -130,7 +130,7 @@ if REDIS_URL:
                     {
                         "address": REDIS_URL,
                         "max_connections": int(os.environ.get("REDIS_MAX_CONNECTIONS", 2000)),
-                        "socket_timeout": 30,
+                        "socket_timeout": float(os.environ.get("REDIS_SOCKET_TIMEOUT", 30)),
                         "socket_connect_timeout": 10,
                         "retry_on_timeout": True,
                         "health_check_interval": 30,
@@ -144,6 +144,19 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Django's cache holds login-failure counters (fiko/login_throttle.py): on Redis when
+# REDIS_URL is set, so every server process counts the same failures; per-process otherwise.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "fiko",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fiko"}}
 
 # --- REST ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
