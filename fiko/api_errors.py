@@ -6,11 +6,17 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from fiko.errors import ErrorCode, FikoError
 
 _STATUS = {ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND, ErrorCode.FORBIDDEN: status.HTTP_403_FORBIDDEN,
-           ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS}
+           ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+           ErrorCode.INVALID_CREDENTIALS: status.HTTP_401_UNAUTHORIZED}
 
 
 def exception_handler(exc, context):
     if isinstance(exc, FikoError):
         code = _STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)
-        return Response({"detail": exc.text, "code": str(exc.code), **exc.extra}, status=code)
+        response = Response({"detail": exc.text, "code": str(exc.code), **exc.extra}, status=code)
+        if "retry_after" in exc.extra:  # seconds, e.g. a login throttle
+            response["Retry-After"] = str(exc.extra["retry_after"])
+        if code == status.HTTP_401_UNAUTHORIZED:
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
     return drf_exception_handler(exc, context)

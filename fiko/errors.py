@@ -14,6 +14,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     FORBIDDEN = "forbidden"
     TOKEN_EXPIRED = "token_expired"
+    INVALID_CREDENTIALS = "invalid_credentials"  # wrong login, or an unusable token (REST 401)
     SERVER_ERROR = "server_error"
 
 

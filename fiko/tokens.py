@@ -63,3 +63,27 @@ def principal_from_access_token(raw: str) -> Principal:
             raise InvalidCredentials("customer not found")
         return Principal(kind=CUSTOMER, customer=customer, expires_at=exp)
     raise InvalidCredentials("unknown token kind")
+
+
+def tokens_refresh(raw: str) -> dict:
+    """``{"access": ...}`` from a refresh token, keeping its kind (and customer claims).
+    Raises InvalidCredentials when the token is bad, expired or not a refresh token, or when
+    its user may no longer sign in (deleted, inactive, no workspace) or its customer is gone."""
+    from customers.models import Customer
+    from fiko.staff_accounts import staff_may_sign_in
+
+    try:
+        refresh = RefreshToken(raw)
+    except TokenError as exc:
+        raise InvalidCredentials(str(exc)) from None
+    kind = refresh.get(KIND_CLAIM)
+    if kind == STAFF:
+        user = get_user_model().objects.filter(pk=refresh.get("user_id")).first()
+        if user is None or not staff_may_sign_in(user):
+            raise InvalidCredentials("user not found or not allowed to sign in")
+    elif kind == CUSTOMER:
+        if not Customer.objects.filter(pk=refresh.get("customer_id"), workspace_id=refresh.get("workspace_id")).exists():
+            raise InvalidCredentials("customer not found")
+    else:
+        raise InvalidCredentials("unknown token kind")
+    return {"access": str(refresh.access_token)}

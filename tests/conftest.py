@@ -63,6 +63,15 @@ def _clean_redis():
 
 
 @pytest.fixture(autouse=True)
+def _clear_cache():
+    """Each test starts with an empty Django cache (login-failure counters live there)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _media_root(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "uploads"
     yield
