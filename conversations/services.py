@@ -268,10 +268,12 @@ def conversation_default_title(*, source: str, customer) -> str:
 
 
 @transaction.atomic
-def conversation_create(*, workspace, customer, title: str = "", source: str | None = None, channel=None) -> Conversation:
+def conversation_create(*, workspace, customer, title: str = "", source: str | None = None, channel=None,
+                        assignee=None) -> Conversation:
+    """``assignee``: a user the caller has checked is a member of ``workspace`` (or None)."""
     source = source or customer.source
     conversation = Conversation.objects.create(
-        workspace=workspace, customer=customer, channel=channel, source=source,
+        workspace=workspace, customer=customer, channel=channel, source=source, assignee=assignee,
         title=(title or "").strip()[:255] or conversation_default_title(source=source, customer=customer),
     )
     conversation_publish(conversation.pk, created=True)
