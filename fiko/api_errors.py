@@ -7,7 +7,9 @@ from fiko.errors import ErrorCode, FikoError
 
 _STATUS = {ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND, ErrorCode.FORBIDDEN: status.HTTP_403_FORBIDDEN,
            ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
-           ErrorCode.INVALID_CREDENTIALS: status.HTTP_401_UNAUTHORIZED}
+           ErrorCode.INVALID_CREDENTIALS: status.HTTP_401_UNAUTHORIZED,
+           ErrorCode.TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+           ErrorCode.UNSUPPORTED_TYPE: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE}
 
 
 def exception_handler(exc, context):

@@ -15,6 +15,8 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     TOKEN_EXPIRED = "token_expired"
     INVALID_CREDENTIALS = "invalid_credentials"  # wrong login, or an unusable token (REST 401)
+    TOO_LARGE = "too_large"  # an upload over UPLOAD_MAX_BYTES (REST 413)
+    UNSUPPORTED_TYPE = "unsupported_type"  # an upload whose content is not an accepted type (REST 415)
     SERVER_ERROR = "server_error"
 
 
