@@ -50,3 +50,21 @@ class CustomerJWTAuthentication(_BearerAuthentication):
 
     def principal_to_user(self, principal):
         return CustomerUser(principal.customer)
+
+
+class StaffOrCustomerJWTAuthentication(_BearerAuthentication):
+    """Either kind (endpoints both sides use, e.g. seed 004's message history and uploads):
+    ``request.user`` is the staff User or a CustomerUser; the view tells them apart."""
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != b"bearer":
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
+        try:
+            principal = principal_from_access_token(header[1].decode("latin-1"))
+        except InvalidCredentials:
+            raise exceptions.AuthenticationFailed("Token is invalid or expired.", code="token_not_valid")
+        user = principal.user if principal.kind == STAFF else CustomerUser(principal.customer)
+        return user, principal
