@@ -1,18 +1,272 @@
-"""/ws/chat/<conversation_id>/: one conversation (seeds 000, 002, 003)."""
-from channels.db import database_sync_to_async
+"""/ws/chat/<conversation_id>/: one conversation (seeds 000, 002, 003).
 
-from conversations.selectors import conversation_get_for_user
-from fiko import realtime
+On connect the socket joins the conversation's group first and only then reads
+``recent_messages``, so no message can slip between the read and the subscription (a message
+that lands in that window is in ``recent_messages`` and its ``chat_message`` is not repeated).
+
+In: ``chat_message`` (and ``support`` / ``marketing``: a chat message with that role),
+``mark_read``, ``get_messages``, ``typing`` (only with ``FIKO_CHAT_TYPING``), ``ping``.
+Out: ``recent_messages``, ``chat_message``, ``message_updated``, ``messages_read``,
+``messages_page``, ``user_presence``, ``typing_indicator``, ``pong``, ``error``.
+Nothing is sent from the ``chat_message`` handler: the service publishes ``message.created``
+and every socket in the conversation, the sender's included, renders it.
+"""
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from conversations.models import Message
+from conversations.selectors import (DEFAULT_MESSAGES, MAX_MESSAGES, conversation_get_for_user, message_window,
+                                     read_markers_for)
+from conversations.serializers import MessageSerializer
+from conversations.services import conversation_mark_read, message_render, message_send
+from customers.models import Customer
+from fiko import presence, realtime
 from fiko.consumers import BaseConsumer
-from fiko.errors import CloseCode
+from fiko.errors import CloseCode, InvalidInput
+from fiko.timefmt import now_iso
+
+RECENT_MESSAGES = 50
+ROLES = (Message.Role.SUPPORT, Message.Role.MARKETING)
+
+
+# --- frames built in one synchronous call each (constant queries) ---------------------------
+def messages_for_frame(rows, conversation_id: int) -> list[dict]:
+    markers = read_markers_for([conversation_id])
+    return MessageSerializer(rows, many=True, context={"read_markers": markers}).data
+
+
+def recent_messages_frame(*, conversation_id: int) -> dict:
+    rows, has_more = message_window(conversation_id=conversation_id, limit=RECENT_MESSAGES)
+    return {"type": "recent_messages", "messages": messages_for_frame(rows, conversation_id),
+            "has_more": has_more, "timestamp": now_iso()}
+
+
+def messages_page_frame(*, conversation_id: int, before_id=None, after_id=None, limit=DEFAULT_MESSAGES) -> dict:
+    rows, has_more = message_window(conversation_id=conversation_id, before_id=before_id, after_id=after_id,
+                                    limit=limit)
+    return {"type": "messages_page", "conversation_id": conversation_id,
+            "messages": messages_for_frame(rows, conversation_id), "has_more": has_more}
+
+
+def participant_names(participants) -> dict[str, str]:
+    """{"user:5": "alice", "customer:9": "John Doe"} for presence frames."""
+    ids = {"user": [], "customer": []}
+    for participant in participants:
+        kind, _, pk = participant.partition(":")
+        if kind in ids and pk.isdigit():
+            ids[kind].append(int(pk))
+    names = {}
+    if ids["user"]:
+        for pk, username in get_user_model().objects.filter(pk__in=ids["user"]).values_list("pk", "username"):
+            names[f"user:{pk}"] = username
+    if ids["customer"]:
+        for customer in Customer.objects.filter(pk__in=ids["customer"]):
+            names[f"customer:{customer.pk}"] = customer.display_name
+    return names
+
+
+# --- inbound input ---------------------------------------------------------------------------
+def _optional_int(frame: dict, name: str):
+    value = frame.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        raise InvalidInput(f"{name} must be a positive integer id", field=name)
+    return int(value)
+
+
+def _optional_text(frame: dict, name: str, default: str = "") -> str:
+    value = frame.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string", field=name)
+    return value
+
+
+def chat_message_input(frame: dict) -> dict:
+    """Keyword arguments for conversations.services.message_send from a ``chat_message``
+    frame (or a ``support``/``marketing`` frame, whose type is the role)."""
+    role = frame.get("role")
+    if role is None:
+        role = frame.get("type") if frame.get("type") in ROLES else Message.Role.SUPPORT
+    if role not in ROLES:
+        raise InvalidInput("role must be support or marketing", field="role")
+    client_message_id = frame.get("client_message_id")
+    if isinstance(client_message_id, int) and not isinstance(client_message_id, bool):
+        client_message_id = str(client_message_id)
+    if client_message_id is not None and not isinstance(client_message_id, str):
+        raise InvalidInput("client_message_id must be a string", field="client_message_id")
+    reference = frame.get("reference")
+    if reference is not None and not isinstance(reference, dict):
+        raise InvalidInput("reference must be {type: appointment | product | pack, id, title?}", field="reference")
+    return {
+        "content": _optional_text(frame, "content"),
+        "message_type": _optional_text(frame, "message_type", Message.MessageType.TEXT),
+        "media_url": _optional_text(frame, "media_url"),
+        "reply_to_message_id": _optional_int(frame, "reply_to_message_id"),
+        "reference": reference,
+        "role": role,
+        "client_message_id": client_message_id or "",
+    }
+
+
+def message_send_from_socket(*, conversation, user, fields: dict) -> dict | None:
+    """Store the message (the service publishes it). A repeated ``client_message_id`` stores
+    nothing and returns the stored message, for the sender only."""
+    message, created = message_send(conversation=conversation, user=user, **fields)
+    return None if created else message_render(message)
+
+
+def get_messages_input(frame: dict) -> dict:
+    before_id, after_id = _optional_int(frame, "before_id"), _optional_int(frame, "after_id")
+    if before_id is not None and after_id is not None:
+        raise InvalidInput("Give before_id or after_id, not both", field="before_id")
+    limit = frame.get("limit", DEFAULT_MESSAGES)
+    if limit is None:
+        limit = DEFAULT_MESSAGES
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_MESSAGES:
+        raise InvalidInput(f"limit must be an integer from 1 to {MAX_MESSAGES}", field="limit")
+    return {"before_id": before_id, "after_id": after_id, "limit": limit}
 
 
 class ChatConsumer(BaseConsumer):
+    type_aliases = {"support": "chat_message", "marketing": "chat_message"}
+
     async def connect(self):
         self.conversation = await database_sync_to_async(conversation_get_for_user)(
             user=self.user, conversation_id=self.scope["url_route"]["kwargs"]["conversation_id"]
         )
         if self.conversation is None:
             return await self.reject(CloseCode.NOT_FOUND, "Conversation not found")
-        await self.join_group(realtime.conversation_group(self.conversation.pk))
+        self.conversation_id = self.conversation.pk
+        self.presence_key = None
+        self.recent_max_seq = 0
+        # Subscribe first, then read: a message stored in between is in recent_messages, and
+        # its event (up to ``recent_max_seq``) is not sent a second time.
+        await self.join_group(realtime.conversation_group(self.conversation_id))
         await self.accept()
+        frame = await database_sync_to_async(recent_messages_frame)(conversation_id=self.conversation_id)
+        self.recent_max_seq = max((m["seq"] for m in frame["messages"]), default=0)
+        await self.send_json(frame)
+        await self._enter_presence()
+
+    async def on_disconnect(self):
+        if getattr(self, "presence_key", None):
+            key, self.presence_key = self.presence_key, None
+            self.presence_keys.remove(key)
+            if await presence.leave(key, self.participant, self.channel_name):
+                await self._publish_presence(is_online=False)
+
+    # --- presence --------------------------------------------------------------------------
+    async def _enter_presence(self):
+        key = presence.conversation_key(self.conversation_id)
+        others = await presence.online(key)
+        first = await presence.enter(key, self.participant, self.channel_name)
+        self.presence_key = key
+        self.presence_keys.append(key)
+        if first:
+            await self._publish_presence(is_online=True)
+        others.discard(self.participant)
+        if others:  # who is already here, so the newcomer's UI is right from the start
+            names = await database_sync_to_async(participant_names)(others)
+            for participant in sorted(others):
+                kind, _, pk = participant.partition(":")
+                await self.send_json({
+                    "type": "user_presence", "user_id": int(pk), "participant_type": kind,
+                    "username": names.get(participant, ""), "is_online": True, "timestamp": now_iso(),
+                })
+
+    async def _publish_presence(self, *, is_online: bool):
+        await realtime.publish_now([realtime.conversation_group(self.conversation_id)], {
+            "type": realtime.PRESENCE_CHANGED, "conversation_id": self.conversation_id,
+            "participant_type": "user", "participant_id": self.user.pk, "username": self.user.username,
+            "is_online": is_online, "timestamp": now_iso(), "sender_channel": self.channel_name,
+        })
+
+    # --- inbound frames --------------------------------------------------------------------
+    async def on_chat_message(self, frame):
+        fields = chat_message_input(frame)
+        stored = await database_sync_to_async(message_send_from_socket)(
+            conversation=self.conversation, user=self.user, fields=fields
+        )
+        if stored is not None:  # idempotent resend: the sender sees the stored message again
+            await self.send_json({"type": "chat_message", "message": stored,
+                                  "external_send_result": stored["external_send_result"]})
+
+    async def on_mark_read(self, frame):
+        up_to = _optional_int(frame, "message_id")
+        await database_sync_to_async(conversation_mark_read)(
+            conversation=self.conversation, reader_type="user", reader_id=self.user.pk, up_to_message_id=up_to
+        )  # everyone, this socket included, gets messages_read from the messages.read event
+
+    async def on_get_messages(self, frame):
+        query = get_messages_input(frame)
+        page = await database_sync_to_async(messages_page_frame)(conversation_id=self.conversation_id, **query)
+        await self.send_json(page)
+
+    async def on_typing(self, frame):
+        if not settings.FIKO_CHAT_TYPING:
+            return  # seed 000 removed typing; ignored without an error
+        is_typing = frame.get("is_typing")
+        if not isinstance(is_typing, bool):
+            raise InvalidInput("is_typing must be true or false", field="is_typing")
+        await realtime.publish_now([realtime.conversation_group(self.conversation_id)], {
+            "type": realtime.TYPING, "conversation_id": self.conversation_id, "participant_type": "user",
+            "participant_id": self.user.pk, "username": self.user.username, "is_typing": is_typing,
+            "timestamp": now_iso(), "sender_channel": self.channel_name,
+        })
+
+    # --- layer events ----------------------------------------------------------------------
+    async def message_created(self, event):
+        message = event["message"]
+        if message["seq"] <= self.recent_max_seq:
+            return  # already in recent_messages
+        await self.send_json({"type": "chat_message", "message": message,
+                              "external_send_result": message.get("external_send_result")})
+
+    async def message_updated(self, event):
+        await self.send_json({"type": "message_updated", "message": event["message"],
+                              "timestamp": event.get("timestamp") or now_iso()})
+
+    async def messages_read(self, event):
+        by_user = event["reader_type"] == "user"
+        await self.send_json({
+            "type": "messages_read", "user_id": event["reader_id"] if by_user else None,
+            "reader_type": event["reader_type"], "reader_id": event["reader_id"],
+            "conversation_id": event["conversation_id"], "last_read_message_id": event["last_read_message_id"],
+            "read_at": event["read_at"],
+        })
+
+    async def presence_changed(self, event):
+        if event.get("sender_channel") == self.channel_name:
+            return
+        await self.send_json({
+            "type": "user_presence", "user_id": event["participant_id"],
+            "participant_type": event.get("participant_type", "user"), "username": event.get("username", ""),
+            "is_online": event["is_online"], "timestamp": event.get("timestamp") or now_iso(),
+        })
+
+    async def typing_changed(self, event):
+        if not settings.FIKO_CHAT_TYPING or event.get("sender_channel") == self.channel_name:
+            return
+        await self.send_json({
+            "type": "typing_indicator", "user_id": event["participant_id"],
+            "participant_type": event.get("participant_type", "user"), "username": event.get("username", ""),
+            "is_typing": event["is_typing"], "conversation_id": event["conversation_id"],
+            "timestamp": event.get("timestamp") or now_iso(),
+        })
+
+    # Workspace-level events do not reach a conversation group today; ignore them if they do.
+    async def conversation_created(self, event):
+        pass
+
+    async def conversation_updated(self, event):
+        pass
+
+    async def customer_created(self, event):
+        pass
+
+    async def customer_updated(self, event):
+        pass

@@ -1,14 +1,79 @@
-"""/ws/conversations/: the conversation list (seeds 000, 002, 003)."""
+"""/ws/conversations/: the conversation list (seeds 000, 002, 003).
+
+In: ``get_conversations {filters?}``, ``filter_conversations {filters}``,
+``refresh_conversations``, ``get_conversation_filter_options``.
+Out: ``conversations_list``, ``filter_options``; pushed for the user's workspaces:
+``new_customer_message`` (a customer wrote), ``conversation_updated`` (a staff message, status,
+priority, assignee, unread count), ``conversation_created``.
+"""
 from channels.db import database_sync_to_async
 
-from fiko import realtime
-from fiko.consumers import BaseConsumer
-from workspaces.selectors import workspace_ids_for_user
+from fiko.list_consumers import WorkspaceListConsumer
+from fiko.timefmt import now_iso
+
+from .models import Message
+from .selectors import conversation_filter_options, conversation_page
+from .serializers import ConversationSerializer
 
 
-class ConversationListConsumer(BaseConsumer):
-    async def connect(self):
-        self.workspace_ids = await database_sync_to_async(workspace_ids_for_user)(self.user)
-        for workspace_id in self.workspace_ids:
-            await self.join_group(realtime.workspace_group(workspace_id))
-        await self.accept()
+def conversations_list_frame(*, user, filters: dict) -> dict:
+    """One page of the user's conversations, in a constant number of queries."""
+    rows, total, page = conversation_page(user=user, filters=filters)
+    return {
+        "type": "conversations_list",
+        "conversations": ConversationSerializer(rows, many=True).data,
+        "count": total,
+        "filters": filters,
+        "pagination": page.describe(total),
+        "timestamp": now_iso(),
+    }
+
+
+class ConversationListConsumer(WorkspaceListConsumer):
+    def build_list_frame(self, filters):
+        return conversations_list_frame(user=self.user, filters=filters)
+
+    async def on_get_conversations(self, frame):
+        await self.send_list(frame.get("filters"))
+
+    async def on_filter_conversations(self, frame):
+        await self.send_list(frame.get("filters"))
+
+    async def on_refresh_conversations(self, frame):
+        await self.send_list_again()
+
+    async def on_get_conversation_filter_options(self, frame):
+        options = await database_sync_to_async(conversation_filter_options)(user=self.user)
+        await self.send_json({"type": "filter_options", "options": options, "timestamp": now_iso()})
+
+    # --- layer events ----------------------------------------------------------------------
+    async def message_created(self, event):
+        if event["message"].get("sender_type") == Message.SenderType.CUSTOMER:
+            await self.send_json({
+                "type": "new_customer_message",
+                "conversation_id": event["conversation_id"],
+                "message": event["message"],
+                "conversation": event["conversation"],
+                "timestamp": event.get("timestamp") or now_iso(),
+            })
+        else:  # staff / AI / system: the row in the list changed (last message, status)
+            await self._conversation_updated(event)
+
+    async def conversation_created(self, event):
+        await self.send_json({
+            "type": "conversation_created",
+            "conversation_id": event["conversation_id"],
+            "conversation": event["conversation"],
+            "timestamp": event.get("timestamp") or now_iso(),
+        })
+
+    async def conversation_updated(self, event):
+        await self._conversation_updated(event)
+
+    async def _conversation_updated(self, event):
+        await self.send_json({
+            "type": "conversation_updated",
+            "conversation_id": event["conversation_id"],
+            "conversation": event["conversation"],
+            "timestamp": event.get("timestamp") or now_iso(),
+        })

@@ -1,14 +1,60 @@
-"""/ws/customers/: the customer list (seeds 000, 001)."""
+"""/ws/customers/: the customer list (seeds 000, 001).
+
+In: ``get_customers {filters?}``, ``filter_customers {filters}``, ``search_customers
+{search_term}`` (legacy), ``refresh_customers``, ``get_filter_options``.
+Out: ``customers_list``, ``filter_options``; pushed ``customer_created`` / ``customer_updated``.
+"""
 from channels.db import database_sync_to_async
 
-from fiko import realtime
-from fiko.consumers import BaseConsumer
-from workspaces.selectors import workspace_ids_for_user
+from fiko.errors import InvalidInput
+from fiko.list_consumers import WorkspaceListConsumer
+from fiko.timefmt import now_iso
+
+from .selectors import customer_filter_options, customer_page
+from .serializers import CustomerSerializer
 
 
-class CustomerListConsumer(BaseConsumer):
-    async def connect(self):
-        self.workspace_ids = await database_sync_to_async(workspace_ids_for_user)(self.user)
-        for workspace_id in self.workspace_ids:
-            await self.join_group(realtime.workspace_group(workspace_id))
-        await self.accept()
+def customers_list_frame(*, user, filters: dict) -> dict:
+    """One page of the user's customers, in a constant number of queries."""
+    rows, total, page = customer_page(user=user, filters=filters)
+    return {
+        "type": "customers_list",
+        "customers": CustomerSerializer(rows, many=True).data,
+        "count": total,
+        "filters": filters,
+        "pagination": page.describe(total),
+        "timestamp": now_iso(),
+    }
+
+
+class CustomerListConsumer(WorkspaceListConsumer):
+    def build_list_frame(self, filters):
+        return customers_list_frame(user=self.user, filters=filters)
+
+    async def on_get_customers(self, frame):
+        await self.send_list(frame.get("filters"))
+
+    async def on_filter_customers(self, frame):
+        await self.send_list(frame.get("filters"))
+
+    async def on_search_customers(self, frame):
+        term = frame.get("search_term", "")
+        if term is None:
+            term = ""
+        if not isinstance(term, str):
+            raise InvalidInput("search_term must be a string", field="search_term")
+        await self.send_list({"search": term} if term.strip() else {})
+
+    async def on_refresh_customers(self, frame):
+        await self.send_list_again()
+
+    async def on_get_filter_options(self, frame):
+        options = await database_sync_to_async(customer_filter_options)(user=self.user)
+        await self.send_json({"type": "filter_options", "options": options, "timestamp": now_iso()})
+
+    # --- layer events ----------------------------------------------------------------------
+    async def customer_created(self, event):
+        await self.send_json({"type": "customer_created", "customer": event["customer"], "timestamp": now_iso()})
+
+    async def customer_updated(self, event):
+        await self.send_json({"type": "customer_updated", "customer": event["customer"], "timestamp": now_iso()})
