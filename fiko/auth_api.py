@@ -90,14 +90,16 @@ _LOGIN_ERRORS = {400: _ERROR, 401: _ERROR, 429: OpenApiResponse(_ERROR, descript
 
 
 class _PublicView(APIView):
-    """No authentication: a stale or foreign ``Authorization`` header must not block signing in."""
-
+    # No authentication: a stale or foreign ``Authorization`` header must not block signing in.
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
 
 class StaffTokenView(_PublicView):
+    """Staff sign-in, simplejwt shape. 5 failed logins a minute per account or IP -> 429."""
+
     @extend_schema(
+        tags=["auth"],
         request=inline_serializer("TokenObtain", {"username": serializers.CharField(), "password": serializers.CharField()}),
         responses={200: _PAIR, 403: _ERROR, **_LOGIN_ERRORS},
     )
@@ -109,7 +111,10 @@ class StaffTokenView(_PublicView):
 
 
 class StaffLoginView(_PublicView):
+    """Staff sign-in by username or email, seed 004 shape (plus the simplejwt names)."""
+
     @extend_schema(
+        tags=["auth"],
         request=inline_serializer(
             "StaffLogin",
             {"username": serializers.CharField(required=False), "email": serializers.CharField(required=False),
@@ -131,6 +136,7 @@ class TokenRefreshView(_PublicView):
     """Staff and customer refresh tokens alike; the new access token keeps the kind."""
 
     @extend_schema(
+        tags=["auth"],
         request=inline_serializer("TokenRefresh", {"refresh": serializers.CharField()}),
         responses={200: inline_serializer("TokenRefreshed", {"access": serializers.CharField()}), 400: _ERROR, 401: _ERROR},
     )
@@ -143,7 +149,10 @@ class TokenRefreshView(_PublicView):
 
 
 class CustomerRegisterView(_PublicView):
+    """Web-chat customer sign-up: phone and/or email (unique per workspace) and a password."""
+
     @extend_schema(
+        tags=["auth"],
         request=inline_serializer(
             "CustomerRegister",
             {"workspace": serializers.CharField(help_text="workspace id or slug"), "first_name": serializers.CharField(),
@@ -162,7 +171,10 @@ class CustomerRegisterView(_PublicView):
 
 
 class CustomerLoginView(_PublicView):
+    """Web-chat customer sign-in. 5 failed logins a minute per account or IP -> 429."""
+
     @extend_schema(
+        tags=["auth"],
         request=inline_serializer(
             "CustomerLogin",
             {"workspace": serializers.CharField(help_text="workspace id or slug"),
@@ -186,6 +198,7 @@ class MeView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
+        tags=["auth"],
         responses=inline_serializer(
             "Me",
             {"id": serializers.IntegerField(), "username": serializers.CharField(), "email": serializers.CharField(),
