@@ -1,6 +1,6 @@
 """Reads of conversations and messages, with tenancy folded into each query."""
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Prefetch
+from django.db.models import Count, F, Prefetch
 
 from customers.models import Customer
 from customers.selectors import customers_with_counts, user_workspaces
@@ -24,7 +24,7 @@ def conversations_for_wire(queryset=None):
 
 def conversation_list(*, user, filters=None, request=None):
     queryset = conversations_for_wire(Conversation.objects.filter(workspace_id__in=user_workspaces(user)))
-    queryset = queryset.order_by("-last_message_at", "-updated_at", "-id")
+    queryset = queryset.order_by(F("last_message_at").desc(nulls_last=True), "-updated_at", "-id")
     if request is None and user is not None:
         request = _UserRequest(user)
     return apply_filterset(ConversationFilter, filters or {}, queryset, request=request)

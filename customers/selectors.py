@@ -1,5 +1,5 @@
 """Reads of customers and tags. Tenancy is folded into each query (a membership subquery)."""
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from conversations.models import Conversation
@@ -35,7 +35,7 @@ def customers_with_counts(queryset=None):
 def customer_list(*, user, filters=None, request=None):
     """Customers of the user's workspaces, filtered and ordered (CustomerFilter)."""
     queryset = customers_with_counts(Customer.objects.filter(workspace_id__in=user_workspaces(user)))
-    queryset = queryset.order_by("-last_activity_at", "-created_at", "-id")
+    queryset = queryset.order_by(F("last_activity_at").desc(nulls_last=True), "-created_at", "-id")
     return apply_filterset(CustomerFilter, filters or {}, queryset, request=request)
 
 

@@ -5,6 +5,7 @@ allowed; nothing is silently ignored. Booleans may be JSON booleans or "true"/"f
 lists may be JSON arrays, repeated query parameters or comma-separated strings.
 """
 from datetime import datetime, time, timedelta
+from datetime import timezone as dt_timezone
 
 import django_filters
 from django import forms
@@ -125,10 +126,13 @@ class TriStateFilter(django_filters.ChoiceFilter):
 
 def _parse_moment(value: str, *, end: bool):
     """``YYYY-MM-DD`` covers the whole day (inclusive on both ends); ISO datetimes are exact."""
-    day = parse_date(value)
+    try:
+        day = parse_date(value)
+    except ValueError:  # well-formed but impossible, e.g. 2024-13-45
+        return None, False
     if day is not None:
         moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
-        return timezone.make_aware(moment, timezone.utc), end
+        return timezone.make_aware(moment, dt_timezone.utc), end
     try:
         moment = parse_datetime(value.replace("Z", "+00:00") if value.endswith("Z") else value)
     except ValueError:
@@ -136,7 +140,7 @@ def _parse_moment(value: str, *, end: bool):
     if moment is None:
         return None, False
     if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.utc)
+        moment = timezone.make_aware(moment, dt_timezone.utc)
     return moment, False
 
 
