@@ -88,7 +88,8 @@ class SizeLimitedUploadHandler(FileUploadHandler):
     def __init__(self, request=None, *, limit: int):
         super().__init__(request)
         self.limit = limit
-        self.received = 0
+        self.received = 0  # bytes of file parts seen
+        self.written = 0  # bytes kept (never more than limit)
         self.exceeded = False
         self.file = None
 
@@ -103,6 +104,7 @@ class SizeLimitedUploadHandler(FileUploadHandler):
             self.file.close()
             raise StopUpload(connection_reset=True)
         self.file.write(raw_data)
+        self.written += len(raw_data)
         return None  # consumed here; no later handler sees the bytes
 
     def file_complete(self, file_size):
@@ -115,7 +117,7 @@ class SizeLimitedUploadHandler(FileUploadHandler):
 def safe_stem(name: str) -> str:
     """The client's file name without directories or extension, in a safe charset."""
     name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    stem = name.rsplit(".", 1)[0] if "." in name.strip(".") else name
+    stem = name.rsplit(".", 1)[0] if "." in name else name
     stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_-")[:80]
     return stem or "file"

@@ -11,6 +11,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from fiko import daphne_close, log_redaction  # noqa: E402
+from fiko.body_limit import RequestBodyLimit  # noqa: E402
 from fiko.routing import websocket_urlpatterns  # noqa: E402
 from fiko.ws_auth import OriginGuard, TokenAuthMiddleware  # noqa: E402
 
@@ -19,7 +20,7 @@ log_redaction.install_on_server_loggers()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": RequestBodyLimit(django_asgi_app),  # 413 before Django spools a huge body to disk
         "websocket": OriginGuard(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )
