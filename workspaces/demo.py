@@ -17,8 +17,9 @@ from conversations.services import (
     conversation_create, conversation_get_or_open_for_channel, conversation_mark_read, conversation_update,
     message_receive, message_send,
 )
-from customers.models import Customer, CustomerAccount, Tag
-from customers.services import customer_create_for_web, customer_update, customer_upsert_from_platform
+from customers.accounts import customer_register
+from customers.models import Customer, Tag
+from customers.services import customer_update, customer_upsert_from_platform
 from integrations.models import Channel
 from workspaces.models import Membership, Workspace
 from workspaces.services import membership_ensure, staff_user_ensure, workspace_create
@@ -177,9 +178,9 @@ def _customer_ensure(workspace, spec: DemoConversation, tags: dict, report: Seed
     if spec.source == "web":
         customer = Customer.objects.filter(workspace=workspace, source="web", email=spec.email).first()
         if customer is None:
-            customer = customer_create_for_web(workspace=workspace, first_name=spec.first_name,
-                                               last_name=spec.last_name, email=spec.email, phone=spec.phone)
-            _web_login_ensure(customer)
+            # a web-chat sign-up (seed 004): the customer can log in with email + the demo password
+            customer = customer_register(workspace=workspace.pk, first_name=spec.first_name, last_name=spec.last_name,
+                                         email=spec.email, phone=spec.phone, password=DEMO_CUSTOMER_PASSWORD)
             report.note(f"customer {customer.display_name}")
             customer_update(customer=customer, data={"tag_ids": [tags[name].pk for name in spec.tags]})
         return customer
@@ -193,14 +194,6 @@ def _customer_ensure(workspace, spec: DemoConversation, tags: dict, report: Seed
         data.update({key: getattr(spec, key) for key in ("email", "phone") if getattr(spec, key)})
         customer_update(customer=customer, data=data)
     return customer
-
-
-def _web_login_ensure(customer: Customer) -> None:
-    """Web customers can log in to the web chat (seed 004) with their email and the demo password."""
-    account = CustomerAccount(customer=customer, workspace_id=customer.workspace_id, email=customer.email,
-                              phone=customer.phone)
-    account.set_password(DEMO_CUSTOMER_PASSWORD)
-    account.save()
 
 
 def _conversation_seed(workspace, customer, channel, spec: DemoConversation, staff: dict) -> None:
