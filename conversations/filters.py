@@ -6,7 +6,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from customers.models import Source
 from fiko.filtering import ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter
-from fiko.search_normalize import search_words
+from fiko.search_normalize import search_words, variant_pattern
 
 from .models import Conversation, Message, Priority, Status
 
@@ -110,10 +110,11 @@ class ConversationFilter(django_filters.FilterSet):
 
     def filter_search(self, queryset, name, value):
         for word in search_words(value):
+            pattern = variant_pattern(word)  # content and titles are stored as written
             in_messages = Exists(
-                Message.objects.filter(conversation=OuterRef("pk"), is_deleted=False, content__icontains=word)
+                Message.objects.filter(conversation=OuterRef("pk"), is_deleted=False, content__iregex=pattern)
             )
-            queryset = queryset.filter(Q(customer__search_text__contains=word) | Q(title__icontains=word) | in_messages)
+            queryset = queryset.filter(Q(customer__search_text__contains=word) | Q(title__iregex=pattern) | in_messages)
         return queryset
 
     def filter_status(self, queryset, name, value):

@@ -3,6 +3,7 @@
 Stored search columns and search terms go through the same function, so "علي" finds "علی",
 "۰۹۱۲" finds "0912", and "JOHN" finds "john".
 """
+import re
 
 _TRANSLATION = str.maketrans(
     {
@@ -25,3 +26,18 @@ def normalize(text: str | None) -> str:
 
 def search_words(term: str | None) -> list[str]:
     return [w for w in normalize(term).split(" ") if w]
+
+
+# Each normalized character and the raw characters that normalize to it.
+_VARIANTS = {
+    "ی": "یيى",
+    "ک": "کك",
+    "ه": "هة",
+    **{str(i): f"{i}{chr(0x06F0 + i)}{chr(0x0660 + i)}" for i in range(10)},
+}
+
+
+def variant_pattern(word: str) -> str:
+    """A regular expression (for ``__iregex``) that finds the normalized ``word`` in raw text
+    that was never normalized (message content, titles): "قیمت" also matches "قيمت"."""
+    return "".join(f"[{_VARIANTS[c]}]" if c in _VARIANTS else re.escape(c) for c in word)
