@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 from django.db.models import F
 from django.utils import timezone
 
@@ -23,6 +24,11 @@ from .serializers import ConversationSerializer, MessageSerializer, ReferenceSer
 
 MAX_CONTENT_CHARS = 4096
 REFERENCE_TYPES = ("appointment", "product", "pack")
+
+# Sent on commit with ``message_id`` when message_send stores a message that still has to be
+# delivered to a platform. integrations/apps.py connects the delivery kick here, so this app
+# does not import integrations.
+message_pending_delivery = Signal()
 
 
 # --- input checks --------------------------------------------------------------------------
@@ -123,7 +129,8 @@ def message_publish_updated(message: Message) -> None:
 # --- messages --------------------------------------------------------------------------------
 def _message_store(*, conversation_id: int, sender: Sender, content="", message_type="text", media_url="",
                    thumbnail_url="", reply_to_message_id=None, reference=None, client_message_id="",
-                   channel=None, external_id="", delivery_status=None, is_ai_response=False) -> tuple[Message, bool]:
+                   channel=None, external_id="", delivery_status=None, is_ai_response=False,
+                   external_send_result=None) -> tuple[Message, bool]:
     content, reply_to, reference = _check_message_input(
         conversation_id=conversation_id, content=content, message_type=message_type, media_url=media_url,
         reply_to_message_id=reply_to_message_id, reference=reference, client_message_id=client_message_id,
@@ -154,6 +161,7 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
         sender_user=sender.user, sender_customer=sender.customer, message_type=message_type, media_url=media_url,
         thumbnail_url=thumbnail_url, reply_to=reply_to, reference=reference, client_message_id=client_message_id,
         channel=channel, external_id=external_id, delivery_status=delivery_status, is_ai_response=is_ai_response,
+        external_send_result=external_send_result,
         next_attempt_at=now if delivery_status == Message.Delivery.PENDING else None,
     )
     conversation.last_seq = seq
@@ -190,11 +198,15 @@ def message_send(*, conversation: Conversation, user, content="", message_type="
     stays ``pending`` until the delivery worker sends it. Returns (message, created)."""
     if role not in (Message.Role.SUPPORT, Message.Role.MARKETING):
         raise InvalidInput("role must be support or marketing")
-    return _message_store(
+    message, created = _message_store(
         conversation_id=conversation.pk, sender=Sender.staff(user, role), content=content, message_type=message_type,
         media_url=media_url, thumbnail_url=thumbnail_url, reply_to_message_id=reply_to_message_id,
         reference=reference, client_message_id=client_message_id,
     )
+    if created and message.delivery_status == Message.Delivery.PENDING:
+        message_id = message.pk
+        transaction.on_commit(lambda: message_pending_delivery.send_robust(sender=Message, message_id=message_id))
+    return message, created
 
 
 @transaction.atomic
@@ -209,6 +221,45 @@ def message_receive(*, conversation: Conversation, customer, content="", message
         reply_to_message_id=reply_to_message_id, reference=reference, client_message_id=client_message_id,
         channel=channel, external_id=external_id,
     )
+
+
+@transaction.atomic
+def message_record_sent_elsewhere(*, conversation: Conversation, channel, external_id: str, content="",
+                                  message_type="text", media_url="", reply_to_message_id=None) -> tuple[Message, bool]:
+    """A staff message sent from the platform's own app (an Instagram echo we did not send):
+    stored as staff-sent and already delivered. A repeated platform id returns the stored row."""
+    result = {"success": True, "platform": channel.platform, "external_message_id": external_id}
+    return _message_store(
+        conversation_id=conversation.pk, sender=Sender(Message.SenderType.USER, Message.Role.SUPPORT), content=content,
+        message_type=message_type, media_url=media_url, reply_to_message_id=reply_to_message_id, channel=channel,
+        external_id=external_id, delivery_status=Message.Delivery.SENT, external_send_result=result,
+    )
+
+
+@transaction.atomic
+def message_edit_from_platform(*, channel, external_id: str, content: str | None = None,
+                               deleted: bool = False) -> Message | None:
+    """The customer edited (or unsent) a message on the platform: update the stored row and
+    publish ``message.updated``. None when we never stored that message."""
+    message = Message.objects.select_for_update().filter(channel=channel, external_id=external_id).first()
+    if message is None:
+        return None
+    fields = []
+    if content is not None:
+        content = content.strip()[:MAX_CONTENT_CHARS]
+        if content != message.content:
+            message.content, message.is_edited = content, True
+            fields += ["content", "is_edited"]
+    if deleted and not message.is_deleted:
+        message.is_deleted = True
+        fields.append("is_deleted")
+    if not fields:
+        return message
+    message.save(update_fields=fields + ["updated_at"])
+    message_publish_updated(message)
+    if Conversation.objects.filter(pk=message.conversation_id, last_message_id=message.pk).exists():
+        conversation_publish(message.conversation_id)  # the list shows the last message's text
+    return message
 
 
 # --- read state ------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ def customer_publish(customer_id: int, *, created: bool = False) -> None:
 @transaction.atomic
 def customer_upsert_from_platform(
     *, workspace, source: str, external_id: str, first_name: str = "", last_name: str = "",
-    username: str = "", profile_picture: str | None = None,
+    username: str = "", profile_picture: str | None = None, profile_fetched_at=None,
 ) -> tuple[Customer, bool]:
     """Find or create the customer (workspace, source, external id) and refresh what the
     platform told us. Safe under concurrent deliveries (the unique key decides)."""
@@ -34,6 +34,8 @@ def customer_upsert_from_platform(
     profile = {"first_name": first_name or "", "last_name": last_name or "", "username": username or ""}
     if profile_picture is not None:
         profile["profile_picture"] = profile_picture
+    if profile_fetched_at is not None:  # when the platform profile was last fetched (Instagram)
+        profile["profile_fetched_at"] = profile_fetched_at
     customer = Customer.objects.filter(workspace=workspace, source=source, external_id=external_id).first()
     created = False
     if customer is None:

@@ -195,6 +195,19 @@ INSTAGRAM_GRAPH_API_BASE = os.environ.get(
 ).rstrip("/")
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+# Platform files we fetch (Telegram's Bot API serves at most 20 MB) and the HTTP time budget.
+PLATFORM_MEDIA_MAX_BYTES = int(os.environ.get("PLATFORM_MEDIA_MAX_BYTES", 20 * 1024 * 1024))
+PLATFORM_HTTP_TIMEOUT_SECONDS = float(os.environ.get("PLATFORM_HTTP_TIMEOUT_SECONDS", 20))
+INSTAGRAM_PROFILE_MAX_AGE_HOURS = float(os.environ.get("INSTAGRAM_PROFILE_MAX_AGE_HOURS", 24))
+# Outbound delivery (integrations/delivery/): pending messages are the outbox, drained by
+# `manage.py run_delivery_worker` and, in each server process, by a thread woken on commit.
+FIKO_DELIVERY_IN_PROCESS = env_bool("FIKO_DELIVERY_IN_PROCESS", not os.environ.get("FIKO_TESTING"))
+OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", 8))
+OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", 2))
+OUTBOX_RETRY_MAX_SECONDS = float(os.environ.get("OUTBOX_RETRY_MAX_SECONDS", 300))
+# A claimed row is not claimed again before this: longer than any send may take.
+OUTBOX_LEASE_SECONDS = float(os.environ.get("OUTBOX_LEASE_SECONDS", 120))
+OUTBOX_POLL_SECONDS = float(os.environ.get("OUTBOX_POLL_SECONDS", 1))
 
 FIKO_CHAT_TYPING = env_bool("FIKO_CHAT_TYPING", False)
 

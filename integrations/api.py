@@ -1,0 +1,53 @@
+"""/api/channels/ — owners of a workspace connect its Telegram bot or Instagram account.
+Thin views: the selectors check ownership, the services write and talk to the platform."""
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fiko.pagination import FikoPageNumberPagination
+
+from .selectors import channel_get_for_owner, channel_list_for_owner, workspace_for_new_channel
+from .serializers import ChannelSerializer, ChannelWriteSerializer
+from .services import channel_create, channel_disable, channel_update
+
+
+def _answer(channel, report, code=status.HTTP_200_OK) -> Response:
+    data = ChannelSerializer(channel).data
+    if channel.platform == "telegram":
+        data["set_webhook"] = report  # Telegram's answer to setWebhook/deleteWebhook (None: not called)
+    return Response(data, status=code)
+
+
+class ChannelListView(APIView):
+    serializer_class = ChannelWriteSerializer
+
+    def get(self, request):
+        paginator = FikoPageNumberPagination()
+        page = paginator.paginate_queryset(channel_list_for_owner(user=request.user), request, view=self)
+        return paginator.get_paginated_response(ChannelSerializer(page, many=True).data)
+
+    def post(self, request):
+        serializer = ChannelWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        workspace_id = workspace_for_new_channel(user=request.user, workspace_id=data.get("workspace"))
+        channel, report = channel_create(workspace_id=workspace_id, data=data)
+        return _answer(channel, report, status.HTTP_201_CREATED)
+
+
+class ChannelDetailView(APIView):
+    serializer_class = ChannelWriteSerializer
+
+    def get(self, request, channel_id):
+        return _answer(channel_get_for_owner(user=request.user, channel_id=channel_id), None)
+
+    def patch(self, request, channel_id):
+        channel = channel_get_for_owner(user=request.user, channel_id=channel_id)
+        serializer = ChannelWriteSerializer(channel, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        channel, report = channel_update(channel=channel, data=serializer.validated_data)
+        return _answer(channel, report)
+
+    def delete(self, request, channel_id):
+        channel_disable(channel=channel_get_for_owner(user=request.user, channel_id=channel_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,166 @@
+"""The durable outbox: a staff message in a platform conversation is stored ``pending`` with
+``next_attempt_at`` (conversations.services.message_send); that row is the job.
+
+- Claim: one due row at a time, ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite's
+  IMMEDIATE transactions serialize claimers instead), skipping rows with an older pending message
+  in the same conversation (messages leave in order). The claim counts the attempt and moves
+  ``next_attempt_at`` a lease ahead (OUTBOX_LEASE_SECONDS, longer than any send may take), so a
+  worker that dies mid-send leaves a row that becomes due again by itself.
+- Send: outside any transaction, bounded timeouts (integrations/platform_http.py).
+- Record: under the row lock. Sent -> ``external_id`` (the platform's id) and
+  ``delivery_status=sent`` in the same write; a retry of a row that has the id never sends again.
+  Transient failures (network, 5xx, 429) -> ``next_attempt_at`` after ``retry_after`` or an
+  exponential backoff, up to OUTBOX_MAX_ATTEMPTS; permanent ones (blocked, outside the window)
+  -> ``failed`` with the platform's reason. Every change publishes ``message.updated``.
+"""
+import logging
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, Min, OuterRef
+from django.utils import timezone
+
+from conversations.models import Message
+from conversations.services import message_publish_updated
+from integrations.inbound import inbound_note_sent
+
+from .outcome import SendOutcome
+from .senders import outbound_for, platform_send
+
+log = logging.getLogger("integrations.delivery")
+PENDING = Message.Delivery.PENDING
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before attempt ``attempts + 1``: base * 2^(attempts-1), capped."""
+    return min(settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), settings.OUTBOX_RETRY_MAX_SECONDS)
+
+
+def _due(now):
+    older_pending = Message.objects.filter(
+        conversation_id=OuterRef("conversation_id"), seq__lt=OuterRef("seq"), delivery_status=PENDING
+    )
+    return (Message.objects.filter(delivery_status=PENDING, next_attempt_at__lte=now)
+            .exclude(Exists(older_pending)).order_by("next_attempt_at", "pk"))
+
+
+def outbox_claim_next() -> int | None:
+    """Take the next due row for this worker (None when nothing is due)."""
+    now = timezone.now()
+    with transaction.atomic():
+        message_id = _due(now).select_for_update(skip_locked=True).values_list("pk", flat=True).first()
+        if message_id is None:
+            return None
+        Message.objects.filter(pk=message_id).update(
+            send_attempts=F("send_attempts") + 1,
+            next_attempt_at=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
+        )
+    return message_id
+
+
+def outbox_next_due_at():
+    """When the earliest pending row becomes due (None when nothing is pending)."""
+    return Message.objects.filter(delivery_status=PENDING).aggregate(at=Min("next_attempt_at"))["at"]
+
+
+def _result(channel, outcome: SendOutcome) -> dict:
+    platform = channel.platform if channel is not None else "unknown"
+    if outcome.status == SendOutcome.SENT:
+        return {"success": True, "platform": platform, "external_message_id": outcome.external_message_id}
+    return {"success": False, "platform": platform, "error": outcome.error}
+
+
+def _save_recorded(row: Message, fields: list[str]) -> None:
+    try:
+        with transaction.atomic():
+            row.save(update_fields=fields)
+    except IntegrityError:
+        # Another row already holds this platform id (an echo stored before our answer came
+        # back): keep the id in external_send_result only.
+        row.external_id = ""
+        row.save(update_fields=fields)
+
+
+@transaction.atomic
+def outbox_record_part(*, message_id: int, channel, external_id: str) -> None:
+    """The first part of a multi-part message was accepted: keep its id before sending more."""
+    row = Message.objects.select_for_update().get(pk=message_id)
+    if row.delivery_status == PENDING and not row.external_id:
+        row.channel, row.external_id = channel, external_id
+        _save_recorded(row, ["channel", "external_id", "updated_at"])
+    if channel.platform == "instagram":
+        inbound_note_sent(channel=channel, event_keys=[f"mid:{external_id}"])
+
+
+@transaction.atomic
+def outbox_record(*, message_id: int, channel, outcome: SendOutcome) -> str:
+    """Write what the attempt came to and publish it. Returns the resulting delivery status."""
+    row = Message.objects.select_for_update().get(pk=message_id)
+    if row.delivery_status != PENDING:  # finished meanwhile (an Instagram echo matched it)
+        return row.delivery_status
+    fields = ["delivery_status", "next_attempt_at", "external_send_result", "updated_at"]
+    attempts, limit = row.send_attempts, settings.OUTBOX_MAX_ATTEMPTS
+    if outcome.status == SendOutcome.SENT:
+        row.delivery_status, row.next_attempt_at = Message.Delivery.SENT, None
+        if not row.external_id:
+            row.external_id = outcome.external_message_id
+        row.channel = channel
+        fields += ["channel", "external_id"]
+        if channel.platform == "instagram":
+            inbound_note_sent(channel=channel, event_keys=[f"mid:{outcome.external_message_id}"])
+    elif outcome.status == SendOutcome.RETRY and attempts < limit:
+        delay = outcome.retry_after if outcome.retry_after is not None else retry_delay(attempts)
+        row.next_attempt_at = timezone.now() + timedelta(seconds=max(float(delay), 0.0))
+        outcome = SendOutcome.retry(f"{outcome.error} (attempt {attempts} of {limit}, retrying in {delay:g}s)")
+    else:
+        row.delivery_status, row.next_attempt_at = Message.Delivery.FAILED, None
+        if outcome.status == SendOutcome.RETRY:
+            outcome = SendOutcome.failed(f"gave up after {attempts} attempts: {outcome.error}")
+    row.external_send_result = _result(channel, outcome)
+    _save_recorded(row, fields)
+    message_publish_updated(row)
+    log.info("outbox: message %s -> %s (attempt %s)", row.pk, row.delivery_status, attempts)
+    return row.delivery_status
+
+
+def outbox_deliver(message_id: int) -> str:
+    """Send one claimed row and record the outcome."""
+    message = (Message.objects.select_related("conversation__channel", "conversation__customer", "reply_to")
+               .get(pk=message_id))
+    if message.delivery_status != PENDING:
+        return message.delivery_status
+    channel = message.conversation.channel
+    if channel is None:
+        outcome = SendOutcome.failed("the conversation's channel was removed")
+    elif not channel.is_active:
+        outcome = SendOutcome.failed("the channel is disabled")
+    elif message.send_attempts > settings.OUTBOX_MAX_ATTEMPTS:
+        outcome = SendOutcome.failed(f"gave up after {message.send_attempts - 1} interrupted attempts")
+    else:
+        outbound = outbound_for(message, channel)
+        if isinstance(outbound, SendOutcome):
+            outcome = outbound
+        else:
+            record_part = sync_to_async(
+                lambda external_id: outbox_record_part(message_id=message_id, channel=channel, external_id=external_id)
+            )
+            outcome = async_to_sync(platform_send)(message=message, channel=channel, outbound=outbound,
+                                                   record_part=record_part)
+    return outbox_record(message_id=message_id, channel=channel, outcome=outcome)
+
+
+def outbox_run_once(*, limit: int = 100) -> int:
+    """Claim and deliver due rows until none is due (or ``limit``). Returns how many."""
+    done = 0
+    while done < limit:
+        message_id = outbox_claim_next()
+        if message_id is None:
+            break
+        try:
+            outbox_deliver(message_id)
+        except Exception:  # the row stays pending; its lease expires and it is tried again
+            log.exception("outbox: delivering message %s failed unexpectedly", message_id)
+        done += 1
+    return done

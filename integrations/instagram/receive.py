@@ -1,0 +1,132 @@
+"""Instagram messaging events, verified and parsed, into the inbox (one transaction each).
+
+Before the transaction, with bounded timeouts: the customer's profile (name, username, picture)
+is fetched from the Graph API when we have none or it is older than
+``INSTAGRAM_PROFILE_MAX_AGE_HOURS``, and attachments are fetched to our storage. Neither failure
+loses the message: a missing profile is fetched again next time, a missing file becomes a marker.
+"""
+import hashlib
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from customers.models import Customer
+from integrations import platform_http
+from integrations.inbound import (
+    InboundPart, InboundResult, PlatformPerson, inbound_echo_receive, inbound_edit_receive, inbound_message_receive,
+    inbound_read_receive, inbound_seen,
+)
+from integrations.media import media_store
+
+from .client import InstagramClient
+from .parsing import IGEdit, IGMessage, IGRead, Ignored
+
+db = database_sync_to_async
+store = sync_to_async(media_store, thread_sensitive=False)
+
+
+def unsupported_marker(label: str) -> str:
+    return f"[Instagram {label}: this kind of message is not supported yet]"
+
+
+def missing_file_marker(label: str) -> str:
+    return f"[{label} could not be downloaded from Instagram]"
+
+
+def _profile_is_fresh(channel, igsid: str) -> bool:
+    fetched = (Customer.objects.filter(workspace_id=channel.workspace_id, source="instagram", external_id=igsid)
+               .values_list("profile_fetched_at", flat=True).first())
+    max_age = timedelta(hours=settings.INSTAGRAM_PROFILE_MAX_AGE_HOURS)
+    return fetched is not None and timezone.now() - fetched < max_age
+
+
+async def customer_person(channel, igsid: str) -> PlatformPerson:
+    """The customer, with a fresh profile when ours is missing or stale (best effort)."""
+    if await db(_profile_is_fresh)(channel, igsid):
+        return PlatformPerson(igsid)
+    client = InstagramClient(channel)
+    try:
+        profile = await client.get_profile(igsid)
+    except platform_http.PlatformHTTPError:
+        return PlatformPerson(igsid)
+    first, _, last = str(profile.get("name") or "").strip().partition(" ")
+    picture = None
+    if profile.get("profile_pic"):
+        try:
+            data, content_type = await platform_http.download(str(profile["profile_pic"]), secrets=(client.token,))
+            name = f"{igsid}-{hashlib.sha256(data).hexdigest()[:10]}{platform_http.extension_for(content_type, data, '.jpg')}"
+            picture = await store(channel_id=channel.pk, folder="profiles", name=name, data=data)
+        except platform_http.PlatformHTTPError:
+            picture = None  # keep the picture we had; the name is still worth storing
+    return PlatformPerson(igsid, first_name=first[:150], last_name=last.strip()[:150],
+                          username=str(profile.get("username") or "")[:150], profile_picture=picture,
+                          profile_fetched_at=timezone.now())
+
+
+async def _parts(channel, event: IGMessage) -> list[InboundPart]:
+    """One part per attachment (the first keeps the ``mid``), or the text alone."""
+    if not event.attachments:
+        text = event.text or (unsupported_marker("message") if event.is_unsupported else "")
+        return [InboundPart(event.mid, text)] if text else []
+    parts = []
+    for index, attachment in enumerate(event.attachments):
+        external_id = event.mid if index == 0 else f"{event.mid}#{index + 1}"
+        content = event.text if index == 0 else ""
+        if attachment.message_type is None:
+            marker = unsupported_marker(attachment.label)
+            text = f"{attachment.title}\n{marker}" if attachment.title else marker
+            parts.append(InboundPart(external_id, f"{content}\n{text}" if content else text))
+            continue
+        try:
+            data, content_type = await platform_http.download(attachment.url, secrets=(channel.access_token,))
+            name = f"{hashlib.sha256(external_id.encode()).hexdigest()[:24]}{platform_http.extension_for(content_type, data)}"
+            url = await store(channel_id=channel.pk, name=name, data=data)
+        except platform_http.PlatformHTTPError:
+            marker = missing_file_marker(attachment.kind.capitalize())
+            parts.append(InboundPart(external_id, f"{content}\n{marker}" if content else marker))
+            continue
+        parts.append(InboundPart(external_id, content, attachment.message_type, url))
+    return parts
+
+
+async def _message(channel, event: IGMessage) -> InboundResult:
+    if await db(inbound_seen)(channel=channel, event_key=event.event_key):
+        return InboundResult(InboundResult.DUPLICATE)
+    if event.is_deleted:
+        return await db(inbound_edit_receive)(channel=channel, event_key=event.event_key,
+                                              person=PlatformPerson(event.customer_id),
+                                              part=InboundPart(event.mid), deleted=True)
+    person = await customer_person(channel, event.customer_id)
+    parts = await _parts(channel, event)
+    if not parts:
+        return InboundResult(InboundResult.IGNORED, detail="message without content")
+    if event.is_echo:
+        first = event.attachments[0] if event.attachments else None
+        echo_kind = (first.message_type or "text") if first else "text"
+        return await db(inbound_echo_receive)(channel=channel, event_key=event.event_key, person=person,
+                                              part=parts[0], echo_kind=echo_kind)
+    return await db(inbound_message_receive)(channel=channel, event_key=event.event_key, person=person,
+                                             parts=parts, reply_to_external_id=event.reply_to_mid or None)
+
+
+async def instagram_events_receive(*, channel, events: list) -> list[InboundResult]:
+    """Every event of one delivery, in order, each in its own transaction. A database failure
+    propagates (the view answers 5xx; the platform redelivers, and what was stored dedupes)."""
+    results = []
+    for event in events:
+        if isinstance(event, Ignored):
+            results.append(InboundResult(InboundResult.IGNORED, detail=event.reason))
+        elif isinstance(event, IGRead):
+            results.append(await db(inbound_read_receive)(
+                channel=channel, event_key=event.event_key, customer_external_id=event.sender_id,
+                read_external_id=event.mid or None))
+        elif isinstance(event, IGEdit):
+            results.append(await db(inbound_edit_receive)(
+                channel=channel, event_key=event.event_key, person=PlatformPerson(event.sender_id),
+                part=InboundPart(event.mid, event.text)))
+        else:
+            results.append(await _message(channel, event))
+    return results
