@@ -9,7 +9,7 @@ Who may call what:
   their workspaces, customers their own; any other chat is 404, exactly like a missing one.
 """
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -112,10 +112,11 @@ class ChatMessagesView(APIView):
     authentication_classes = [StaffOrCustomerJWTAuthentication]
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(operation_id="chat_messages", parameters=[ChatMessagesQuerySerializer],
+    @extend_schema(operation_id="chat_messages",
+                   parameters=[OpenApiParameter("chat_id", int, OpenApiParameter.PATH), ChatMessagesQuerySerializer],
                    responses={200: ChatMessagesPageSerializer, **_ERRORS,
                               404: OpenApiResponse(ErrorSerializer, description="Chat not found.")})
-    def get(self, request, chat_id: int):
+    def get(self, request, chat_id: str):
         query = ChatMessagesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         if isinstance(request.user, CustomerUser):

@@ -6,6 +6,7 @@ from . import api
 urlpatterns = [
     path("chats", api.StaffChatsView.as_view(), name="chat-chats"),
     path("chats/customer", api.CustomerChatsView.as_view(), name="chat-chats-customer"),
-    path("chats/<int:chat_id>/messages", api.ChatMessagesView.as_view(), name="chat-messages"),
+    # Any segment: a malformed id is a JSON 404 from the view, like a missing chat.
+    path("chats/<str:chat_id>/messages", api.ChatMessagesView.as_view(), name="chat-messages"),
     path("upload", api.ChatUploadView.as_view(), name="chat-upload"),
 ]
