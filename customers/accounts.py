@@ -38,6 +38,8 @@ def _text(value, field: str, *, max_length: int, required: bool = False) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string", field=field)
     value = value.strip()
+    if "\x00" in value:  # PostgreSQL text cannot hold it: refuse it here, not with a 500
+        raise InvalidInput(f"{field} contains a NUL character", field=field)
     if required and not value:
         raise InvalidInput(f"{field} is required", field=field)
     if len(value) > max_length:
@@ -75,7 +77,9 @@ def _password(value) -> str:
 def _workspace(ref):
     if ref is None or ref == "" or isinstance(ref, bool) or not isinstance(ref, (int, str)):
         raise InvalidInput("workspace (id or slug) is required", field="workspace")
-    workspace = workspace_get_by_ref(ref.strip() if isinstance(ref, str) else ref)
+    if isinstance(ref, str):
+        ref = _text(ref, "workspace", max_length=64, required=True)
+    workspace = workspace_get_by_ref(ref)
     if workspace is None:
         raise NotFound("Workspace not found")
     return workspace
@@ -128,6 +132,8 @@ def customer_authenticate(*, workspace, email=None, phone=None, password, ip: st
     email, phone = _login(email, phone)
     if not isinstance(password, str) or not password:
         raise InvalidInput("password is required", field="password")
+    if len(password) > 4096:
+        raise InvalidInput("password is longer than 4096 characters", field="password")
     lookup = {"email": email} if email else {"phone": phone}
     account = CustomerAccount.objects.filter(workspace=workspace, **lookup).select_related("customer").first()
     account_key = f"customer:{account.pk}" if account else f"customer:{workspace.pk}:{email or phone}"

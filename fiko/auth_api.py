@@ -25,11 +25,23 @@ def _body(request) -> dict:
     return request.data
 
 
+MAX_LENGTHS = {"username": 254, "email": 254, "password": 4096, "refresh": 4096}  # 4096: Django's hashers
+
+
+def _checked(value: str, field: str) -> str:
+    limit = MAX_LENGTHS[field]
+    if len(value) > limit:
+        raise InvalidInput(f"{field} is longer than {limit} characters", field=field)
+    if "\x00" in value:  # PostgreSQL text cannot hold it: refuse it here, not with a 500
+        raise InvalidInput(f"{field} contains a NUL character", field=field)
+    return value
+
+
 def _required(data: dict, field: str) -> str:
     value = data.get(field)
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{field} is required", field=field)
-    return value.strip() if field != "password" else value
+    return _checked(value.strip() if field != "password" else value, field)
 
 
 def _optional(data: dict, field: str) -> str | None:
@@ -38,7 +50,7 @@ def _optional(data: dict, field: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string", field=field)
-    return value.strip() or None
+    return _checked(value.strip(), field) or None
 
 
 def _seed004_tokens(tokens: dict) -> dict:

@@ -9,6 +9,7 @@ Counters live in Django's cache: Redis when ``REDIS_URL`` is set (every server p
 the same failures), a per-process memory cache otherwise. A window starts at its first
 failure and ends ``window`` seconds later (fixed window).
 """
+import hashlib
 import math
 import time
 
@@ -43,7 +44,9 @@ def _scopes(*, account_key: str | None, ip: str | None) -> list[str]:
 
 
 def _keys(scope: str) -> tuple[str, str]:
-    return f"login-fail:{scope}", f"login-fail:{scope}:since"
+    # Hashed: a scope holds what the client typed (any length, any characters).
+    digest = hashlib.sha256(scope.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"login-fail:{digest}", f"login-fail:{digest}:since"
 
 
 def login_check_allowed(*, account_key: str | None, ip: str | None) -> None:

@@ -132,3 +132,19 @@ def test_customer_refresh_keeps_the_customer(api, workspace):
     assert response.status_code == 200
     assert claims(response.json()["access"])["customer_id"] == body["customer"]["id"]
     assert claims(response.json()["access"])["kind"] == "customer"
+
+
+@pytest.mark.parametrize("path, body, field", [
+    (LOGIN, {"workspace": "ac\x00me", "email": "jane@example.com", "password": "secret-pass"}, "workspace"),
+    (LOGIN, {"workspace": "acme", "phone": "+1555\x000100", "password": "secret-pass"}, "phone"),
+    (LOGIN, {"workspace": "acme", "email": "jane\x00@example.com", "password": "secret-pass"}, "email"),
+    (REGISTER, {"workspace": "acme", "first_name": "Ja\x00ne", "email": "jane@example.com", "password": "secret-pass"},
+     "first_name"),
+    (REGISTER, {"workspace": "  ", "first_name": "Jane", "email": "jane@example.com", "password": "secret-pass"},
+     "workspace"),
+])
+def test_nul_characters_are_400_not_500(api, workspace, path, body, field):
+    response = api.post(path, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+    assert Customer.objects.count() == 0

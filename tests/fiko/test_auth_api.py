@@ -241,3 +241,15 @@ def test_expired_customer_token_is_refused_like_a_staff_one(api, customer):
 
     with pytest.raises(InvalidCredentials):
         principal_from_access_token(customer_access_token(customer, seconds=-1))
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/api/auth/token/", {"username": "al\x00ice", "password": PASSWORD}, "username"),
+    ("/api/v1/auth/login", {"email": "alice\x00@example.com", "password": PASSWORD}, "email"),
+    ("/api/auth/token/", {"username": "a" * 100_000, "password": PASSWORD}, "username"),
+    ("/api/auth/token/", {"username": "alice", "password": "p" * 5000}, "password"),
+])
+def test_nul_characters_and_huge_fields_are_400_not_500(api, staff, path, body, field):
+    response = api.post(path, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["field"] == field
