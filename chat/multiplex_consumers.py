@@ -57,6 +57,7 @@ def _send_as_customer(conversation, customer, data):
 
 class _ChatSocketConsumer(BaseConsumer):
     participant_type: str  # "user" | "customer"
+    external_media = False  # may media_url point outside our /uploads/?
 
     async def connect(self):
         self.joined: dict[int, object] = {}  # chat id -> Conversation
@@ -123,8 +124,9 @@ class _ChatSocketConsumer(BaseConsumer):
 
     async def on_send_message(self, frame):
         conversation = self.joined_chat(frame)
-        media_url = media_url_check(_optional_str(frame, "media_url"))
-        thumbnail_url = media_url_check(_optional_str(frame, "thumbnail_url")) or thumbnail_url_for(media_url)
+        media_url = media_url_check(_optional_str(frame, "media_url"), allow_external=self.external_media)
+        thumbnail_url = (media_url_check(_optional_str(frame, "thumbnail_url"), allow_external=self.external_media)
+                         or thumbnail_url_for(media_url))
         data = {
             "content": _optional_str(frame, "content"),
             "message_type": _optional_str(frame, "message_type", "text"),
@@ -239,6 +241,7 @@ def _participants_wire(online: set[str]) -> list[dict]:
 class StaffChatSocketConsumer(_ChatSocketConsumer):
     principal_kind = STAFF
     participant_type = ReadMarker.ReaderType.USER.value
+    external_media = True  # staff may link e.g. a product image on their own site
 
     async def find_chat(self, chat_id):
         return await database_sync_to_async(conversation_get_for_user)(user=self.user, conversation_id=chat_id)

@@ -4,6 +4,12 @@ from django.urls import include, path, re_path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+
+def media_serve(request, path):
+    """MEDIA_ROOT read per request, not frozen at import (tests and settings overrides move it)."""
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("fiko.auth_urls")),
@@ -16,5 +22,5 @@ urlpatterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Uploads and fetched platform media are served by us (behind a proxy in production,
     # which may serve MEDIA_ROOT itself): platform file URLs never reach a browser.
-    re_path(r"^uploads/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    re_path(r"^uploads/(?P<path>.*)$", media_serve),
 ]

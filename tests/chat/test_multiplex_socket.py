@@ -401,3 +401,41 @@ async def test_unknown_frame_and_bad_json_keep_socket_open(customer):
     await client.send_json_to({"type": "ping"})
     assert (await client.receive_json_from())["type"] == "pong"
     await close(client)
+
+
+async def test_customer_sends_an_uploaded_photo_and_staff_gets_its_thumbnail(staff, customer, conversation):
+    """The seed's flow: upload over REST, then send_message with the returned file_url."""
+    import io
+
+    from asgiref.sync import sync_to_async
+    from PIL import Image
+    from rest_framework.test import APIClient
+
+    from fiko.tokens import customer_tokens_for
+
+    def upload_photo():
+        out = io.BytesIO()
+        Image.new("RGB", (640, 480), (0, 128, 0)).save(out, format="JPEG")
+        out.seek(0)
+        out.name = "garden.jpg"
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {customer_tokens_for(customer)['access']}")
+        response = client.post("/api/v1/chat/upload", {"file": out}, format="multipart")
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    uploaded = await sync_to_async(upload_photo)()
+    agent, client = await open_staff(staff), await open_customer(customer)
+    await join(agent, conversation.pk)
+    await join(client, conversation.pk)
+    await client.send_json_to({"type": "send_message", "chat_id": conversation.pk, "content": "",
+                               "message_type": "image", "media_url": "https://tracker.example/pixel.gif"})
+    refused = await client.receive_json_from()
+    assert refused["code"] == "invalid_input" and "uploaded here" in refused["error"]
+    await client.send_json_to({"type": "send_message", "chat_id": conversation.pk, "content": "",
+                               "message_type": uploaded["message_type"], "media_url": uploaded["file_url"]})
+    message = (await receive_until(agent, "message"))["message"]
+    assert message["message_type"] == "image" and message["media_url"] == uploaded["file_url"]
+    assert message["thumbnail_url"] == uploaded["thumbnail_url"] and message["sender_type"] == "customer"
+    assert len(await messages_in(conversation)) == 1
+    await close(agent, client)
