@@ -53,6 +53,17 @@ def redis_url():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """A new channel-layer instance per test: channels-redis binds its locks and pools to the
+    event loop that first used them, and every async test runs on a loop of its own."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def _clean_redis():
     """Each test starts with an empty Redis database (channel layer groups, presence)."""
     if settings.REDIS_URL:

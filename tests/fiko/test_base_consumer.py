@@ -1,6 +1,6 @@
 import pytest
 
-from tests.sockets import connect, receive_closed_code, staff_token
+from tests.sockets import connect, receive_closed_code, receive_until, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,8 +29,9 @@ async def test_no_token_is_closed_with_1008(db, path):
 async def test_chat_socket_ping_and_missing_conversation(staff, conversation):
     comm, connected, _ = await connect(f"/ws/chat/{conversation.pk}/", staff_token(staff))
     assert connected
+    await receive_until(comm, "recent_messages")
     await comm.send_json_to({"type": "ping"})
-    assert (await comm.receive_json_from())["type"] == "pong"
+    assert (await receive_until(comm, "pong"))["timestamp"].endswith("Z")
     await comm.disconnect()
     comm, connected, _ = await connect("/ws/chat/999999/", staff_token(staff))
     frames, code = await receive_closed_code(comm)
