@@ -186,6 +186,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Same field name, different choices: name each set (chat upload result vs. messages).
+    "ENUM_NAME_OVERRIDES": {
+        "MediaMessageTypeEnum": ["image", "voice", "video", "file"],
+        "MessageTypeEnum": "conversations.models.Message.MessageType",
+    },
 }
 
 # --- Platforms ----------------------------------------------------------------------------
