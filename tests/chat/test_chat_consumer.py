@@ -395,3 +395,27 @@ async def test_conversation_state_is_checked_only_at_connect(staff, conversation
     await comm.send_json_to({"type": "chat_message", "content": "still here"})
     assert (await receive_until(comm, "chat_message"))["message"]["content"] == "still here"
     await comm.disconnect()
+
+
+async def test_event_of_a_message_already_in_recent_messages_is_not_repeated(staff, customer, conversation):
+    """A message stored between joining the group and reading recent_messages arrives both in
+    recent_messages and as an event; the event is dropped (every message exactly once)."""
+    from conversations.services import message_render
+    from fiko import realtime
+
+    await seed_messages(conversation, customer, staff, 3)
+    comm, recent = await open_chat(staff, conversation.pk)
+    assert recent["messages"][-1]["seq"] == 3
+
+    @database_sync_to_async
+    def event_for(seq):
+        message = Message.objects.get(conversation=conversation, seq=seq)
+        return {"type": realtime.MESSAGE_CREATED, "workspace_id": conversation.workspace_id,
+                "conversation_id": conversation.pk, "message": message_render(message), "conversation": {}}
+
+    await realtime.publish_now([realtime.conversation_group(conversation.pk)], await event_for(3))
+    assert await drain(comm) == []
+    await seed_messages(conversation, customer, staff, 1)  # seq 4: new, delivered
+    frame = await receive_until(comm, "chat_message")
+    assert frame["message"]["seq"] == 4
+    await comm.disconnect()
