@@ -80,3 +80,19 @@ class ChannelWriteSerializer(serializers.Serializer):
             if missing:
                 raise serializers.ValidationError({field: "This field is required." for field in missing})
         return attrs
+
+
+class WebhookReportSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    description = serializers.CharField()
+
+
+class ChannelAnswerSerializer(ChannelSerializer):
+    """Answers of create/update: for Telegram, what setWebhook/deleteWebhook said (null when
+    the platform was not called). Documentation shape only; the view adds the field."""
+
+    set_webhook = WebhookReportSerializer(read_only=True, allow_null=True, required=False)
+
+    class Meta(ChannelSerializer.Meta):
+        fields = ChannelSerializer.Meta.fields + ["set_webhook"]
+        read_only_fields = fields

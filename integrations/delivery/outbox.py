@@ -46,11 +46,13 @@ def _due(now):
             .exclude(Exists(older_pending)).order_by("next_attempt_at", "pk"))
 
 
-def outbox_claim_next() -> int | None:
-    """Take the next due row for this worker (None when nothing is due)."""
+def outbox_claim_next(*, grace: float = 0) -> int | None:
+    """Take the next due row for this worker (None when nothing is due). ``grace``: only rows
+    overdue by that many seconds (a rescue-only worker, see run_delivery_worker --grace)."""
     now = timezone.now()
     with transaction.atomic():
-        message_id = _due(now).select_for_update(skip_locked=True).values_list("pk", flat=True).first()
+        due = _due(now - timedelta(seconds=grace))
+        message_id = due.select_for_update(skip_locked=True).values_list("pk", flat=True).first()
         if message_id is None:
             return None
         Message.objects.filter(pk=message_id).update(
@@ -151,11 +153,11 @@ def outbox_deliver(message_id: int) -> str:
     return outbox_record(message_id=message_id, channel=channel, outcome=outcome)
 
 
-def outbox_run_once(*, limit: int = 100) -> int:
+def outbox_run_once(*, limit: int = 100, grace: float = 0) -> int:
     """Claim and deliver due rows until none is due (or ``limit``). Returns how many."""
     done = 0
     while done < limit:
-        message_id = outbox_claim_next()
+        message_id = outbox_claim_next(grace=grace)
         if message_id is None:
             break
         try:

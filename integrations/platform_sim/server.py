@@ -31,7 +31,8 @@ from .platform_errors import instagram_failure, telegram_failure
 TOKEN = re.compile(r"^(\d+):[A-Za-z0-9_-]{10,}$")
 TELEGRAM_SENDS = {"sendMessage": None, "sendPhoto": "photo", "sendVoice": "voice", "sendVideo": "video",
                   "sendDocument": "document"}
-FAILURE_KINDS = ("blocked", "outside_window", "rate_limit", "server_error", "hang", "accept_then_hang")
+# "accept" is a no-op slot, so a failure can be queued for a later send ("accept", then "hang").
+FAILURE_KINDS = ("accept", "blocked", "outside_window", "rate_limit", "server_error", "hang", "accept_then_hang")
 INSTAGRAM_TEXT_LIMIT = 1000
 
 
@@ -160,9 +161,9 @@ class PlatformSim:
         return None
 
     def _attempt(self, platform: str, failure: dict | None) -> None:
+        result = failure["kind"] if failure and failure["kind"] != "accept" else "accepted"
         with self._lock:
-            self.attempts.append({"platform": platform, "at": time.time(),
-                                  "result": failure["kind"] if failure else "accepted"})
+            self.attempts.append({"platform": platform, "at": time.time(), "result": result})
 
     def _record(self, entry: dict) -> dict:
         with self._lock:
@@ -383,6 +384,7 @@ class _Handler(BaseHTTPRequestHandler):
             entry["reply_to_message_id"] = int(reply["message_id"])
         failure = sim._take_failure("telegram")
         sim._attempt("telegram", failure)
+        failure = None if failure is not None and failure["kind"] == "accept" else failure
         if failure is not None and failure["kind"] == "hang":
             sim._hold(failure["hold_seconds"])
             return self._tg_error(504, "Gateway Timeout")
@@ -467,6 +469,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._graph_error(400, "(#100) The parameter message is required", 100)
         failure = sim._take_failure("instagram")
         sim._attempt("instagram", failure)
+        failure = None if failure is not None and failure["kind"] == "accept" else failure
         if failure is not None and failure["kind"] == "hang":
             sim._hold(failure["hold_seconds"])
             return self._graph_error(504, "Gateway timeout", 2)

@@ -1,19 +1,27 @@
-"""python manage.py run_delivery_worker [--once] [--interval SECONDS]
+"""python manage.py run_delivery_worker [--once] [--interval SECONDS] [--grace SECONDS]
 
 Drains the outbox (pending staff messages of Telegram/Instagram conversations): claims due rows
-with SELECT ... FOR UPDATE SKIP LOCKED, sends, records, publishes. Run one or more per
-deployment; they share the work safely. SIGTERM/SIGINT finish the current send and exit.
+with SELECT ... FOR UPDATE SKIP LOCKED, sends, records, publishes ``message.updated``. Run one or
+more per deployment next to the web processes (same DATABASE_URL and REDIS_URL); they share the
+work safely. SIGTERM/SIGINT finish the current send and exit.
+
+Without REDIS_URL the channel layer lives inside each process, so this worker's events cannot
+reach the server's sockets. Then it defaults to ``--grace 10``: the server process delivers (its
+in-process thread, woken on commit) and this worker only rescues rows overdue by 10 seconds,
+e.g. left behind by a server restart.
 """
 import logging
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connections
 
 from integrations.delivery.outbox import outbox_run_once
 
 log = logging.getLogger("integrations.delivery")
+RESCUE_GRACE_SECONDS = 10
 
 
 class Command(BaseCommand):
@@ -23,22 +31,26 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="one pass over what is due, then exit")
         parser.add_argument("--interval", type=float, default=None,
                             help="seconds between polls when idle (default OUTBOX_POLL_SECONDS)")
+        parser.add_argument("--grace", type=float, default=None,
+                            help="only take rows overdue by this many seconds "
+                                 f"(default 0 with REDIS_URL, {RESCUE_GRACE_SECONDS} without)")
 
-    def handle(self, *args, once=False, interval=None, **options):
-        from django.conf import settings
-
+    def handle(self, *args, once=False, interval=None, grace=None, **options):
         interval = settings.OUTBOX_POLL_SECONDS if interval is None else interval
+        if grace is None:
+            grace = 0 if settings.REDIS_URL else RESCUE_GRACE_SECONDS
         if once:
-            done = outbox_run_once()
+            done = outbox_run_once(grace=grace)
             self.stdout.write(f"delivered {done} message(s)")
             return
         stopping = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stopping.set())
-        self.stdout.write(f"delivery worker running (poll every {interval:g}s); Ctrl+C to stop")
+        mode = f"rescuing rows overdue by {grace:g}s" if grace else "delivering due rows"
+        self.stdout.write(f"delivery worker: {mode}, polling every {interval:g}s")
         while not stopping.is_set():
             try:
-                done = outbox_run_once()
+                done = outbox_run_once(grace=grace)
             except Exception as exc:  # database away: wait and try again, never die
                 log.error("delivery worker: %s: %s", type(exc).__name__, exc)
                 connections.close_all()
