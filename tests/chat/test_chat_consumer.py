@@ -1,60 +1,15 @@
-"""/ws/chat/<id>/ through the real ASGI application: connect, send, read, history, errors."""
+"""/ws/chat/<id>/ through the real ASGI application: connect, send, events, errors.
+History and read state: test_chat_consumer_history.py; presence and typing: ..._presence.py."""
 import pytest
 from channels.db import database_sync_to_async
 
-from conversations.models import Conversation, Message, ReadMarker
-from conversations.services import message_receive, message_send
-from fiko import presence
-from tests.factories import make_conversation, make_customer, make_user
+from conversations.models import Conversation, Message
+from conversations.services import message_receive
+from tests.chat.chat_socket_helpers import bob, drain, fresh_presence, open_chat, rows, seed_messages  # noqa: F401
+from tests.factories import make_conversation, make_customer
 from tests.sockets import connect, receive_closed_code, receive_until, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-QUIET = 0.3  # seconds a socket must stay silent when nothing is due
-
-
-@pytest.fixture(autouse=True)
-def _fresh_presence():
-    presence._memory.keys.clear()  # in-process registry (no REDIS_URL): no leftovers between tests
-    presence._async_clients.clear()
-    yield
-    presence._memory.keys.clear()
-
-
-@pytest.fixture
-def bob(workspace):
-    return make_user("bob", workspace=workspace)
-
-
-async def open_chat(user, conversation_id):
-    comm, connected, _ = await connect(f"/ws/chat/{conversation_id}/", staff_token(user))
-    assert connected
-    recent = await comm.receive_json_from(timeout=5)
-    assert recent["type"] == "recent_messages"
-    return comm, recent
-
-
-async def drain(comm, timeout=QUIET):
-    """Every frame that arrives until the socket stays quiet for ``timeout`` seconds
-    (receive_nothing does not cancel the application the way a receive timeout does)."""
-    frames = []
-    while not await comm.receive_nothing(timeout=timeout):
-        frames.append(await comm.receive_json_from())
-    return frames
-
-
-@database_sync_to_async
-def rows(conversation):
-    return list(Message.objects.filter(conversation=conversation).order_by("seq").values_list("content", "role"))
-
-
-@database_sync_to_async
-def seed_messages(conversation, customer, staff, n):
-    for i in range(n):
-        if i % 2:
-            message_send(conversation=conversation, user=staff, content=f"m{i + 1}")
-        else:
-            message_receive(conversation=conversation, customer=customer, content=f"m{i + 1}")
 
 
 # --- connect -----------------------------------------------------------------------------------
@@ -220,97 +175,6 @@ async def test_client_message_id_resend_returns_the_stored_message(staff, bob, c
     await alice_chat.send_json_to({**frame, "client_message_id": "c-2"})
     assert (await receive_until(alice_chat, "chat_message"))["message"]["seq"] == 2
     await alice_chat.disconnect(), await bob_chat.disconnect()
-
-
-# --- reading -----------------------------------------------------------------------------------
-async def test_mark_read_reaches_everyone_and_clears_unread_on_the_list(staff, bob, customer, conversation):
-    await seed_messages(conversation, customer, staff, 1)  # one unread customer message
-    await database_sync_to_async(message_receive)(conversation=conversation, customer=customer, content="again")
-    alice_chat, recent = await open_chat(staff, conversation.pk)
-    bob_chat, _ = await open_chat(bob, conversation.pk)
-    await drain(alice_chat), await drain(bob_chat)
-    conv_list, _, _ = await connect("/ws/conversations/", staff_token(bob))
-    await conv_list.send_json_to({"type": "get_conversations"})
-    listed = await receive_until(conv_list, "conversations_list")
-    assert listed["conversations"][0]["unread_count"] == 2
-
-    await alice_chat.send_json_to({"type": "mark_read"})
-    for comm in (alice_chat, bob_chat):
-        read = await receive_until(comm, "messages_read")
-        assert read["user_id"] == staff.pk and read["conversation_id"] == conversation.pk
-        assert read["last_read_message_id"] == recent["messages"][-1]["id"] and read["read_at"].endswith("Z")
-        assert read["reader_type"] == "user"
-    update = await receive_until(conv_list, "conversation_updated")
-    assert update["conversation"]["unread_count"] == 0
-    await conv_list.send_json_to({"type": "refresh_conversations"})
-    assert (await receive_until(conv_list, "conversations_list"))["conversations"][0]["unread_count"] == 0
-    marker = await database_sync_to_async(ReadMarker.objects.get)(conversation=conversation, reader_id=staff.pk)
-    assert marker.last_read_seq == 2
-
-    # read receipts show up in history
-    await bob_chat.send_json_to({"type": "get_messages"})
-    page = await receive_until(bob_chat, "messages_page")
-    assert page["messages"][-1]["read_receipts"][0]["reader_id"] == staff.pk
-    for comm in (alice_chat, bob_chat, conv_list):
-        await comm.disconnect()
-
-
-async def test_mark_read_up_to_a_message_and_bad_ids(staff, customer, conversation):
-    await seed_messages(conversation, customer, staff, 3)
-    comm, recent = await open_chat(staff, conversation.pk)
-    first = recent["messages"][0]["id"]
-    await comm.send_json_to({"type": "mark_read", "message_id": first})
-    assert (await receive_until(comm, "messages_read"))["last_read_message_id"] == first
-    await comm.send_json_to({"type": "mark_read", "message_id": 999999})
-    assert (await comm.receive_json_from())["code"] == "not_found"
-    await comm.send_json_to({"type": "mark_read", "message_id": "first"})
-    assert (await comm.receive_json_from())["code"] == "invalid_input"
-    await comm.disconnect()
-
-
-async def test_get_messages_before_and_after(staff, customer, conversation):
-    await seed_messages(conversation, customer, staff, 120)
-    comm, recent = await open_chat(staff, conversation.pk)
-    oldest_seen = recent["messages"][0]["id"]
-    await comm.send_json_to({"type": "get_messages", "before_id": oldest_seen, "limit": 30})
-    page = await receive_until(comm, "messages_page")
-    assert [m["seq"] for m in page["messages"]] == list(range(41, 71)) and page["has_more"] is True
-    await comm.send_json_to({"type": "get_messages", "before_id": page["messages"][0]["id"], "limit": 100})
-    page = await receive_until(comm, "messages_page")
-    assert [m["seq"] for m in page["messages"]] == list(range(1, 41)) and page["has_more"] is False
-
-    # catch-up after a gap: everything after the last id seen, oldest first
-    ten = recent["messages"][-11]["id"]  # seq 110
-    await comm.send_json_to({"type": "get_messages", "after_id": ten, "limit": 5})
-    page = await receive_until(comm, "messages_page")
-    assert [m["seq"] for m in page["messages"]] == [111, 112, 113, 114, 115] and page["has_more"] is True
-    await comm.send_json_to({"type": "get_messages", "after_id": recent["messages"][-1]["id"]})
-    page = await receive_until(comm, "messages_page")
-    assert page["messages"] == [] and page["has_more"] is False
-    await comm.send_json_to({"type": "get_messages"})
-    page = await receive_until(comm, "messages_page")
-    assert len(page["messages"]) == 50 and page["messages"][-1]["seq"] == 120
-    await comm.disconnect()
-
-
-@pytest.mark.parametrize("frame, field", [
-    ({"before_id": "x"}, "before_id"),
-    ({"after_id": -3}, "after_id"),
-    ({"after_id": True}, "after_id"),
-    ({"before_id": 5, "after_id": 2}, "before_id"),
-    ({"limit": 0}, "limit"),
-    ({"limit": 101}, "limit"),
-    ({"limit": "10"}, "limit"),
-    ({"limit": 2.5}, "limit"),
-])
-async def test_get_messages_bad_input(staff, conversation, frame, field):
-    comm, _ = await open_chat(staff, conversation.pk)
-    await comm.send_json_to({"type": "get_messages", **frame})
-    error = await comm.receive_json_from()
-    assert error["type"] == "error" and error["code"] == "invalid_input" and error["field"] == field
-    await comm.send_json_to({"type": "get_messages", "limit": 1})
-    assert (await receive_until(comm, "messages_page"))["has_more"] is False
-    await comm.disconnect()
 
 
 # --- misc inbound ------------------------------------------------------------------------------
