@@ -19,12 +19,29 @@ stop_all() {
 trap 'stop_all; exit 130' INT TERM
 trap stop_all EXIT
 
+# Local platform simulator (Telegram Bot API + Instagram Graph API stand-in, docs/platforms.md):
+# staff replies to Telegram/Instagram conversations land there instead of the real platforms
+# (GET http://127.0.0.1:8081/_sim/sent), and in another terminal
+#   .venv/bin/python manage.py platform_sim --say "hello" --from alice
+# posts a customer message to our webhook. PLATFORM_SIM=0 turns it off; TELEGRAM_API_BASE /
+# INSTAGRAM_GRAPH_API_BASE set in the environment win over it.
+if [ "${PLATFORM_SIM:-1}" != "0" ]; then
+    SIM_PORT=${SIM_PORT:-8081}
+    export TELEGRAM_API_BASE=${TELEGRAM_API_BASE:-http://127.0.0.1:$SIM_PORT}
+    export INSTAGRAM_GRAPH_API_BASE=${INSTAGRAM_GRAPH_API_BASE:-http://127.0.0.1:$SIM_PORT/v21.0}
+    "$BIN/python" manage.py platform_sim --host 127.0.0.1 --port "$SIM_PORT" &
+    pids+=($!)
+fi
+
 "$BIN/daphne" -b "$HOST" -p "$PORT" fiko.asgi:application &
 pids+=($!)
 
-# Outbound delivery worker (sends staff replies to Telegram/Instagram): start it here, e.g.
-#   "$BIN/python" manage.py <delivery worker command> &
-#   pids+=($!)
+# Outbound delivery worker: sends staff replies to Telegram/Instagram, retries with backoff and
+# resumes sends a crash interrupted. The server also delivers at once, in-process, on commit;
+# without REDIS_URL this worker only rescues rows overdue by 10 s (its events could not reach
+# the server's sockets). See docs/platforms.md.
+"$BIN/python" manage.py run_delivery_worker &
+pids+=($!)
 
 echo "run_dev: serving on http://$HOST:$PORT (pids ${pids[*]}); Ctrl-C stops everything."
 wait -n

@@ -10,6 +10,7 @@ from integrations.instagram.views import SIGNATURE_HEADER, signature_for
 from integrations.models import Channel
 from integrations.platform_sim.server import PlatformSim
 from integrations.telegram.views import SECRET_HEADER
+from tests.factories import make_conversation, make_customer
 
 HERE = Path(__file__).parent
 BOT_TOKEN = "6123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw8"
@@ -40,6 +41,18 @@ def instagram_channel(workspace):
     return Channel.objects.create(workspace=workspace, platform="instagram", name="fiko.shop", ig_id=IG_ACCOUNT_ID,
                                   access_token=IG_ACCESS_TOKEN, app_secret="9f8e7d6c5b4a39281706f5e4d3c2b1a0",
                                   verify_token="verify-me-please")
+
+
+@pytest.fixture
+def tg_conversation(workspace, telegram_channel):
+    customer = make_customer(workspace, source="telegram", external_id=TELEGRAM_CUSTOMER_ID, first_name="Sara")
+    return make_conversation(workspace, customer, channel=telegram_channel)
+
+
+@pytest.fixture
+def ig_conversation(workspace, instagram_channel):
+    customer = make_customer(workspace, source="instagram", external_id=IG_CUSTOMER_ID, first_name="Leila")
+    return make_conversation(workspace, customer, channel=instagram_channel)
 
 
 def load_fixture(platform: str, name: str, **replacements) -> dict:

@@ -12,7 +12,6 @@ from conversations.services import message_send
 from fiko.realtime import conversation_group
 from integrations.delivery.outbox import outbox_claim_next, outbox_run_once
 from integrations.platform_sim.server import tiny_png
-from tests.factories import make_conversation, make_customer
 from tests.integrations.conftest import BOT_TOKEN, IG_CUSTOMER_ID, TELEGRAM_CUSTOMER_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,18 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def quick_retries(settings):
     settings.OUTBOX_RETRY_BASE_SECONDS = 0.2
     settings.OUTBOX_MAX_ATTEMPTS = 3
-
-
-@pytest.fixture
-def tg_conversation(workspace, telegram_channel):
-    customer = make_customer(workspace, source="telegram", external_id=TELEGRAM_CUSTOMER_ID, first_name="Sara")
-    return make_conversation(workspace, customer, channel=telegram_channel)
-
-
-@pytest.fixture
-def ig_conversation(workspace, instagram_channel):
-    customer = make_customer(workspace, source="instagram", external_id=IG_CUSTOMER_ID, first_name="Leila")
-    return make_conversation(workspace, customer, channel=instagram_channel)
 
 
 def send(conversation, user, content="Your order ships tomorrow.", **kwargs):
@@ -256,9 +243,11 @@ def wait_for(predicate, timeout=5.0):
 
 def test_message_send_kicks_prompt_delivery_in_this_process(platform, tg_conversation, staff, settings, listen):
     """No worker runs: the commit of a pending message wakes this process's delivery thread."""
-    from integrations.delivery.inprocess import delivery_thread
+    import fiko.asgi  # noqa: F401 - this test process now serves the ASGI app, like Daphne would
+    from integrations.delivery.inprocess import serving, thread_delivery
 
     settings.FIKO_DELIVERY_IN_PROCESS = True
+    assert serving()
     listener = listen([conversation_group(tg_conversation.pk)])
     try:
         message = send(tg_conversation, staff, content="Right away")
@@ -270,7 +259,7 @@ def test_message_send_kicks_prompt_delivery_in_this_process(platform, tg_convers
         assert wait_for(lambda: Message.objects.filter(pk=later.pk, delivery_status="sent").exists())
         assert [a["result"] for a in platform.attempts] == ["accepted", "server_error", "accepted"]
     finally:
-        delivery_thread.stop()
+        thread_delivery.stop()
     statuses = [(m["id"], m["delivery_status"]) for m in updates(listener)]
     assert (message.pk, "sent") in statuses and (later.pk, "sent") in statuses
 

@@ -12,11 +12,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from conversations.models import Message
 from conversations.services import message_send
 from integrations.delivery.outbox import outbox_run_once
-from tests.factories import make_conversation, make_customer
-from tests.integrations.conftest import IG_CUSTOMER_ID, TELEGRAM_CUSTOMER_ID, load_fixture, post_instagram
+from tests.integrations.conftest import load_fixture, post_instagram
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,18 +25,6 @@ LEASE = 1.0
 def short_lease(settings):
     settings.OUTBOX_LEASE_SECONDS = LEASE
     settings.OUTBOX_RETRY_BASE_SECONDS = 0.2
-
-
-@pytest.fixture
-def tg_conversation(workspace, telegram_channel):
-    customer = make_customer(workspace, source="telegram", external_id=TELEGRAM_CUSTOMER_ID, first_name="Sara")
-    return make_conversation(workspace, customer, channel=telegram_channel)
-
-
-@pytest.fixture
-def ig_conversation(workspace, instagram_channel):
-    customer = make_customer(workspace, source="instagram", external_id=IG_CUSTOMER_ID, first_name="Leila")
-    return make_conversation(workspace, customer, channel=instagram_channel)
 
 
 def database_url() -> str:
@@ -140,3 +126,17 @@ def test_documented_window_telegram_answer_lost_after_acceptance_is_sent_again(p
     message.refresh_from_db()
     assert message.delivery_status == "sent"
     assert [s["text"] for s in platform.sent] == ["See you soon", "See you soon"]
+
+
+def test_worker_process_output_never_shows_the_bot_token(platform, tg_conversation, staff, telegram_channel):
+    """The worker's real log output (httpx request lines, delivery lines, a refused send)."""
+    message, _ = message_send(conversation=tg_conversation, user=staff, content="Hello")
+    platform.fail_next("blocked")
+    worker = start_worker(platform)
+    output, _ = worker.communicate(timeout=60)
+    output = output.decode()
+    assert worker.returncode == 0 and "delivered 1 message(s)" in output
+    assert "/bot[redacted]/sendMessage" in output and "-> failed" in output
+    assert telegram_channel.bot_token not in output and telegram_channel.bot_token.split(":")[1] not in output
+    message.refresh_from_db()
+    assert message.delivery_status == "failed"

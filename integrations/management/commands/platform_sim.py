@@ -11,15 +11,24 @@ INSTAGRAM_GRAPH_API_BASE=http://127.0.0.1:8081/v21.0 and every reply an agent se
 of that platform, one is created in --workspace (default: demo) pointing at this simulator.
 """
 import json
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.test import override_settings
 
 from integrations.models import Channel
 from integrations.platform_sim.say import instagram_notification, post_to_webhook, telegram_update
 from integrations.platform_sim.server import PlatformSim
 
 SIM_BOT_TOKEN = "7000000001:SIMULATORsimulatorSIMULATOR0001"
+
+
+def sim_url_default() -> str:
+    base = settings.TELEGRAM_API_BASE
+    if urlsplit(base).hostname in ("127.0.0.1", "localhost", "::1"):
+        return base
+    return "http://127.0.0.1:8081"
 
 
 class Command(BaseCommand):
@@ -34,10 +43,13 @@ class Command(BaseCommand):
         parser.add_argument("--channel", type=int, help="channel id (default: the first active one of --platform)")
         parser.add_argument("--workspace", default="demo", help="workspace slug for an auto-created channel")
         parser.add_argument("--photo", action="store_true", help="Telegram: send the simulator's photo, --say as caption")
+        parser.add_argument("--sim-url", help="the running simulator (default: TELEGRAM_API_BASE when it is local, "
+                                              "else http://127.0.0.1:8081)")
 
     def handle(self, *args, **options):
         if options["say"] is None:
             return self.serve(options["host"], options["port"])
+        self.sim_url = (options["sim_url"] or sim_url_default()).rstrip("/")
         channel = self.channel_for(options)
         if options["platform"] == "telegram":
             payload = telegram_update(text=options["say"], sender=options["sender"],
@@ -66,6 +78,9 @@ class Command(BaseCommand):
             sim.serve_forever()
         except KeyboardInterrupt:
             pass
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {host}:{port} ({exc.strerror}); "
+                               "pick another port (make run: SIM_PORT=...) or turn it off (PLATFORM_SIM=0)")
 
     def channel_for(self, options) -> Channel:
         platform = options["platform"]
@@ -90,7 +105,8 @@ class Command(BaseCommand):
             data = {"platform": platform, "name": "Simulator Instagram", "ig_id": "17841400000000001",
                     "access_token": "SIMULATOR-ACCESS-TOKEN", "app_secret": Channel.new_secret(),
                     "verify_token": Channel.new_secret()}
-        channel, report = channel_create(workspace_id=workspace.pk, data=data)
+        with override_settings(TELEGRAM_API_BASE=self.sim_url):  # its setWebhook goes to the simulator
+            channel, report = channel_create(workspace_id=workspace.pk, data=data)
         self.stdout.write(f"created {platform} channel {channel.pk} in workspace {slug!r}"
                           + (f"; setWebhook: {json.dumps(report)}" if report else ""))
         return channel
@@ -101,9 +117,8 @@ class Command(BaseCommand):
 
         from integrations.platform_sim.say import stable_number
 
-        base = settings.INSTAGRAM_GRAPH_API_BASE.rsplit("/", 1)[0]
         try:
-            httpx.post(f"{base}/_sim/profiles", timeout=3, json={
+            httpx.post(f"{self.sim_url}/_sim/profiles", timeout=3, json={
                 "igsid": str(stable_number(sender, 16)), "name": sender.title(),
                 "username": sender.lower().replace(" ", "_")})
         except httpx.HTTPError:

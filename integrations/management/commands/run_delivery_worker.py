@@ -50,7 +50,7 @@ class Command(BaseCommand):
         self.stdout.write(f"delivery worker: {mode}, polling every {interval:g}s")
         while not stopping.is_set():
             try:
-                done = outbox_run_once(grace=grace)
+                done = outbox_run_once(limit=1, grace=grace)  # one row at a time: a stop waits for one send only
             except Exception as exc:  # database away: wait and try again, never die
                 log.error("delivery worker: %s: %s", type(exc).__name__, exc)
                 connections.close_all()
