@@ -1,9 +1,12 @@
 """Platform tests: the local platform simulator (integrations/platform_sim) is a real HTTP peer
 on a free port; settings point TELEGRAM_API_BASE / INSTAGRAM_GRAPH_API_BASE at it."""
 import json
+import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from integrations.instagram.views import SIGNATURE_HEADER, signature_for
@@ -76,3 +79,28 @@ def post_instagram(channel, payload, *, signature: str | None = None, client: Cl
     headers = {} if signature == "" else {SIGNATURE_HEADER: signature or signature_for(body, channel.app_secret)}
     return (client or Client()).post(f"/integrations/instagram/{channel.pk}/webhook/", data=body,
                                      content_type="application/json", headers=headers)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def database_unreachable():
+    """Point the default connection at a database that is not there (a closed port; for SQLite a
+    file that cannot be opened): the ORM raises OperationalError, as when the server is down.
+    Used from the test's own thread, which is the thread the webhook's ORM calls run in."""
+    saved = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "sqlite":
+        connection.settings_dict["NAME"] = "/nonexistent-directory/fiko.sqlite3"
+    else:
+        connection.settings_dict.update({"HOST": "127.0.0.1", "PORT": closed_port()})
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)

@@ -15,7 +15,9 @@ from fiko.realtime import conversation_group, workspace_group
 from integrations.delivery.outbox import outbox_run_once
 from integrations.models import InboundEvent
 from integrations.platform_sim.server import tiny_png
-from tests.integrations.conftest import IG_ACCESS_TOKEN, IG_CUSTOMER_ID, load_fixture, post_instagram
+from tests.integrations.conftest import (
+    IG_ACCESS_TOKEN, IG_CUSTOMER_ID, database_unreachable, load_fixture, post_instagram,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TEXT_MID = load_fixture("instagram", "text.json")["entry"][0]["messaging"][0]["message"]["mid"]
@@ -258,3 +260,12 @@ def test_access_token_never_reaches_the_answer_or_rows(instagram_channel, sim):
     assert IG_ACCESS_TOKEN not in response.content.decode()
     message = Message.objects.get()
     assert IG_ACCESS_TOKEN not in message.media_url and IG_ACCESS_TOKEN not in Customer.objects.get().profile_picture
+
+
+def test_database_unavailable_is_503_then_the_redelivery_is_stored(instagram_channel, sim):
+    with database_unreachable():
+        response = post_instagram(instagram_channel, fixture("text.json"))
+    assert response.status_code == 503 and response["Retry-After"]
+    assert not Message.objects.exists()
+    assert post_instagram(instagram_channel, fixture("text.json")).status_code == 200
+    assert Message.objects.count() == 1

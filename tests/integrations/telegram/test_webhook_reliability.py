@@ -2,7 +2,6 @@
 
 Concurrency runs real threads, each with its own database connection, against the webhook view
 (meaningful on PostgreSQL, where the transactions truly overlap; SQLite serializes writers)."""
-import socket
 import threading
 
 import pytest
@@ -11,7 +10,7 @@ from django.db import connection
 from conversations.models import Conversation, Message
 from customers.models import Customer
 from integrations.models import InboundEvent
-from tests.integrations.conftest import load_fixture, post_telegram
+from tests.integrations.conftest import database_unreachable, load_fixture, post_telegram
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,28 +62,12 @@ def test_ten_parallel_first_messages_of_a_new_customer_share_one_customer_and_co
     assert conversation.unread_count == 10 and conversation.last_seq == 10
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_database_unavailable_is_503_then_the_redelivery_is_stored(telegram_channel):
     """Point the connection at a database that is not there (a closed port, or for SQLite a file
     that cannot be opened): the ORM raises OperationalError, the webhook answers 503."""
     payload = load_fixture("telegram", "text.json")
-    saved = dict(connection.settings_dict)
-    connection.close()
-    if connection.vendor == "sqlite":
-        connection.settings_dict["NAME"] = "/nonexistent-directory/fiko.sqlite3"
-    else:
-        connection.settings_dict.update({"HOST": "127.0.0.1", "PORT": closed_port()})
-    try:
+    with database_unreachable():
         response = post_telegram(telegram_channel, payload)
-    finally:
-        connection.close()
-        connection.settings_dict.clear()
-        connection.settings_dict.update(saved)
     assert response.status_code == 503 and response["Retry-After"]
     assert not Message.objects.exists()
 
