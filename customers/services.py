@@ -82,4 +82,9 @@ def customer_update(*, customer: Customer, data: dict) -> Customer:
         customer.tags.set(tags)
         Customer.objects.filter(pk=customer.pk).update(updated_at=timezone.now())
     customer_publish(customer.pk)
+    # Conversation rows embed the customer: the conversation lists must see the new name/tags.
+    from conversations.services import conversation_publish
+
+    for conversation_id in customer.conversations.values_list("pk", flat=True):
+        conversation_publish(conversation_id)
     return customer_with_counts(customer.pk)

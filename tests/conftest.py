@@ -119,13 +119,27 @@ def conversation(workspace, customer):
 
 
 class LayerListener:
-    """A channel on the real channel layer subscribed to some groups: what a consumer would get."""
+    """A channel on the real channel layer subscribed to some groups: what a consumer would get.
+
+    All of its layer calls run on one event loop of its own (channels-redis binds its receive
+    locks to the loop that first used them), so it can be drained any number of times.
+    """
 
     def __init__(self, groups):
+        import asyncio
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
         self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
+        self.channel = self._run(self.layer.new_channel())
         for group in groups:
-            async_to_sync(self.layer.group_add)(group, self.channel)
+            self._run(self.layer.group_add(group, self.channel))
+
+    def _run(self, coroutine):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def drain(self, timeout: float = 0.3) -> list[dict]:
         import asyncio
@@ -138,12 +152,23 @@ class LayerListener:
                 except asyncio.TimeoutError:
                     return events
 
-        return async_to_sync(_drain)()
+        return self._run(_drain())
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 @pytest.fixture
 def listen():
-    return LayerListener
+    listeners = []
+
+    def make(groups):
+        listeners.append(LayerListener(groups))
+        return listeners[-1]
+
+    yield make
+    for listener in listeners:
+        listener.close()
 
 
 User = get_user_model()

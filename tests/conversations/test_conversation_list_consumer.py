@@ -311,7 +311,7 @@ async def test_mark_read_drops_unread_to_zero(staff, inbox):
     await comm.disconnect()
 
 
-async def test_customer_edit_is_not_a_conversation_event(staff, inbox):
+async def test_customer_edit_updates_the_conversations_that_show_the_customer(staff, inbox):
     comm = await open_list(staff)
 
     @database_sync_to_async
@@ -321,7 +321,10 @@ async def test_customer_edit_is_not_a_conversation_event(staff, inbox):
         customer_update(customer=Customer.objects.get(pk=inbox["john"]), data={"first_name": "Johnny"})
 
     await rename()
-    assert await drain(comm) == []  # customer.updated is /ws/customers/' business
+    frames = await drain(comm)  # the rows embed the customer: each of john's conversations is updated
+    assert frames and {f["type"] for f in frames} == {"conversation_updated"}
+    assert all(f["conversation"]["customer"]["first_name"] == "Johnny" for f in frames)
+    assert inbox["support"] in {f["conversation_id"] for f in frames}
     frame = await ask(comm, {"type": "refresh_conversations"})
     support = next(c for c in frame["conversations"] if c["id"] == inbox["support"])
     assert support["customer"]["first_name"] == "Johnny"

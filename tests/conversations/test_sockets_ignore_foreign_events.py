@@ -72,6 +72,8 @@ async def test_rest_edits_reach_the_list_sockets(staff, customer, conversation):
         f"/api/customers/{customer.pk}/", {"first_name": "Jonathan"}, format="json")
     assert response.status_code == 200
     assert (await receive_until(customers, "customer_updated"))["customer"]["first_name"] == "Jonathan"
+    renamed = await receive_until(conversations, "conversation_updated")  # the row shows the customer
+    assert renamed["conversation"]["customer"]["first_name"] == "Jonathan"
     response = await database_sync_to_async(client.patch)(
         f"/api/conversations/{conversation.pk}/", {"status": "pending", "assignee": staff.pk}, format="json")
     assert response.status_code == 200

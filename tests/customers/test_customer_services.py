@@ -71,3 +71,15 @@ def test_customer_update_checks_tags_of_same_workspace(workspace, other_workspac
     events = listener.drain()
     assert [e["type"] for e in events] == ["customer.updated"]
     assert events[0]["customer"]["tags"] == [{"id": vip.pk, "name": "VIP", "color": vip.color}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_renaming_a_customer_updates_the_conversation_lists(workspace, customer, conversation, listen):
+    listener = listen([workspace_group(workspace.pk)])
+    customer_update(customer=customer, data={"first_name": "Johnny"})
+    events = listener.drain()
+    assert [e["type"] for e in events] == ["customer.updated", "conversation.updated"]
+    assert events[1]["conversation"]["customer"]["first_name"] == "Johnny"
+    # a second drain on the same listener works (its own event loop)
+    customer_update(customer=customer, data={"last_name": "B"})
+    assert [e["type"] for e in listener.drain()] == ["customer.updated", "conversation.updated"]

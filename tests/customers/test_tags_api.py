@@ -135,7 +135,7 @@ def test_tag_changes_reach_the_customers_wearing_it(api, workspace, tags, listen
     events = listener.drain()
     assert [(e["type"], e["customer"]["id"]) for e in events] == [("customer.updated", john.pk)]
     assert events[0]["customer"]["tags"] == [{"id": tags["vip"], "name": "Gold", "color": "#ff0000"}]
-    listener = listen([workspace_group(workspace.pk)])  # a listener drains once (its queue binds to a loop)
+    listener = listen([workspace_group(workspace.pk)])
     api.delete(f"/api/tags/{tags['vip']}/")
     events = listener.drain()
     assert [(e["type"], e["customer"]["id"], e["customer"]["tags"]) for e in events] == [
