@@ -4,7 +4,7 @@ import os
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
@@ -132,6 +132,10 @@ class LayerListener:
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
         self.layer = get_channel_layer()
+        if not isinstance(self.layer, InMemoryChannelLayer):
+            # A client of its own, as another server process would have: channels-redis refuses
+            # two event loops receiving through one layer instance.
+            self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         self.channel = self._run(self.layer.new_channel())
         for group in groups:
             self._run(self.layer.group_add(group, self.channel))
