@@ -257,16 +257,3 @@ class ChatConsumer(BaseConsumer):
             "is_typing": event["is_typing"], "conversation_id": event["conversation_id"],
             "timestamp": event.get("timestamp") or now_iso(),
         })
-
-    # Workspace-level events do not reach a conversation group today; ignore them if they do.
-    async def conversation_created(self, event):
-        pass
-
-    async def conversation_updated(self, event):
-        pass
-
-    async def customer_created(self, event):
-        pass
-
-    async def customer_updated(self, event):
-        pass

@@ -214,20 +214,6 @@ class _ChatSocketConsumer(BaseConsumer):
             "participant_id": event["participant_id"], "is_typing": event["is_typing"],
         })
 
-    # Workspace-level events; this socket joins no workspace group, but a handler for every
-    # known type keeps Channels from raising should one ever arrive.
-    async def conversation_created(self, event):
-        pass
-
-    async def conversation_updated(self, event):
-        pass
-
-    async def customer_created(self, event):
-        pass
-
-    async def customer_updated(self, event):
-        pass
-
 
 def _participants_wire(online: set[str]) -> list[dict]:
     result = []
@@ -260,4 +246,3 @@ class CustomerChatSocketConsumer(_ChatSocketConsumer):
 
     async def store_message(self, conversation, frame, data):
         return await _send_as_customer(conversation, self.customer, data)
-

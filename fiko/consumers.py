@@ -11,6 +11,7 @@ import logging
 import re
 import time
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.db import database_sync_to_async
 from django.db import DatabaseError
@@ -19,7 +20,7 @@ from fiko import presence, realtime
 from fiko.errors import CloseCode, ErrorCode, FikoError
 from fiko.rate_limit import TokenBucket
 from fiko.timefmt import now_iso
-from fiko.tokens import CUSTOMER, STAFF, InvalidCredentials, principal_from_access_token
+from fiko.tokens import STAFF, InvalidCredentials, principal_from_access_token
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,13 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "groups_joined", None):
             await realtime.leave(self.channel_name, *self.groups_joined)
         await super().websocket_disconnect(message)
+
+    async def dispatch(self, message):
+        """Layer events a dialect does not render are dropped here, once for every consumer
+        (Channels would raise "No handler" and kill the socket)."""
+        if message.get("type") in realtime.DOMAIN_EVENTS and not hasattr(self, get_handler_name(message)):
+            return
+        await super().dispatch(message)
 
     async def on_disconnect(self):
         """Subclasses: announce leaving (presence) before groups are dropped."""

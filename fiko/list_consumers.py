@@ -46,31 +46,3 @@ class WorkspaceListConsumer(BaseConsumer):
 
     async def send_list_again(self) -> None:
         await self.send_list(self.filters)
-
-    # --- layer events: ignored unless a subclass renders them ------------------------------
-    async def message_created(self, event):
-        pass
-
-    async def message_updated(self, event):
-        pass
-
-    async def messages_read(self, event):
-        pass
-
-    async def conversation_created(self, event):
-        pass
-
-    async def conversation_updated(self, event):
-        pass
-
-    async def customer_created(self, event):
-        pass
-
-    async def customer_updated(self, event):
-        pass
-
-    async def presence_changed(self, event):
-        pass
-
-    async def typing_changed(self, event):
-        pass

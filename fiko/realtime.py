@@ -26,6 +26,8 @@ CUSTOMER_CREATED = "customer.created"
 CUSTOMER_UPDATED = "customer.updated"
 PRESENCE_CHANGED = "presence.changed"
 TYPING = "typing.changed"
+DOMAIN_EVENTS = frozenset({MESSAGE_CREATED, MESSAGE_UPDATED, MESSAGES_READ, CONVERSATION_CREATED,
+                           CONVERSATION_UPDATED, CUSTOMER_CREATED, CUSTOMER_UPDATED, PRESENCE_CHANGED, TYPING})
 
 
 def conversation_group(conversation_id: int) -> str:

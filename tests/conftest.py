@@ -3,7 +3,6 @@
 import os
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.layers import DEFAULT_CHANNEL_LAYER, InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
