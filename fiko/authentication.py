@@ -5,7 +5,7 @@ from fiko.tokens import CUSTOMER, STAFF, InvalidCredentials, principal_from_acce
 
 
 class _BearerAuthentication(authentication.BaseAuthentication):
-    kind: str
+    kinds: frozenset[str]  # token kinds this endpoint accepts
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
@@ -20,16 +20,15 @@ class _BearerAuthentication(authentication.BaseAuthentication):
             principal = principal_from_access_token(header[1].decode("latin-1"))
         except InvalidCredentials:
             raise exceptions.AuthenticationFailed("Token is invalid or expired.", code="token_not_valid")
-        if principal.kind != self.kind:
-            raise exceptions.AuthenticationFailed(f"A {self.kind} token is required here.", code="wrong_token_kind")
-        return self.principal_to_user(principal), principal
+        if principal.kind not in self.kinds:
+            wanted = " or ".join(sorted(self.kinds))
+            raise exceptions.AuthenticationFailed(f"A {wanted} token is required here.", code="wrong_token_kind")
+        user = principal.user if principal.kind == STAFF else CustomerUser(principal.customer)
+        return user, principal
 
 
 class StaffJWTAuthentication(_BearerAuthentication):
-    kind = STAFF
-
-    def principal_to_user(self, principal):
-        return principal.user
+    kinds = frozenset({STAFF})
 
 
 class CustomerUser:
@@ -46,25 +45,11 @@ class CustomerUser:
 
 
 class CustomerJWTAuthentication(_BearerAuthentication):
-    kind = CUSTOMER
-
-    def principal_to_user(self, principal):
-        return CustomerUser(principal.customer)
+    kinds = frozenset({CUSTOMER})
 
 
 class StaffOrCustomerJWTAuthentication(_BearerAuthentication):
     """Either kind (endpoints both sides use, e.g. seed 004's message history and uploads):
     ``request.user`` is the staff User or a CustomerUser; the view tells them apart."""
 
-    def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != b"bearer":
-            return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
-        try:
-            principal = principal_from_access_token(header[1].decode("latin-1"))
-        except InvalidCredentials:
-            raise exceptions.AuthenticationFailed("Token is invalid or expired.", code="token_not_valid")
-        user = principal.user if principal.kind == STAFF else CustomerUser(principal.customer)
-        return user, principal
+    kinds = frozenset({STAFF, CUSTOMER})
