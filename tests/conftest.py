@@ -129,7 +129,8 @@ class LayerListener:
         import threading
 
         self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
         self.layer = get_channel_layer()
         if not isinstance(self.layer, InMemoryChannelLayer):
             # A client of its own, as another server process would have: channels-redis refuses
@@ -158,7 +159,11 @@ class LayerListener:
         return self._run(_drain())
 
     def close(self):
+        if hasattr(self.layer, "close_pools"):  # our own channels-redis client: release it here
+            self._run(self.layer.close_pools())
         self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
 
 
 @pytest.fixture
