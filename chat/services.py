@@ -2,14 +2,17 @@
 
 Both are one transaction over the conversation services, so the chat and its first message
 commit together and their events (conversation.created, message.created) leave after it.
-A chat started here is a web chat (no platform channel): the customer reads it on the
-multiplexed customer socket.
+A chat a staff member starts with a Telegram/Instagram customer goes through the platform
+channel that customer last wrote on (their open conversation there, or a new one), so the
+first message is delivered to the platform. Every other chat is a web chat (no channel): the
+customer reads it on the multiplexed customer socket.
 """
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from conversations.models import Conversation
-from conversations.services import conversation_create, message_receive, message_send
+from conversations.services import (conversation_create, conversation_get_or_open_for_channel, message_receive,
+                                    message_send)
 from customers.models import Source
 from customers.selectors import customer_get_for_user
 from fiko.errors import InvalidInput, NotFound
@@ -22,11 +25,24 @@ def chat_start_by_staff(*, user, customer_id: int, title: str = "", initial_mess
     customer = customer_get_for_user(user=user, customer_id=customer_id)
     if customer is None:
         raise NotFound("Customer not found")
-    conversation = conversation_create(workspace=customer.workspace, customer=customer, title=title,
-                                       source=Source.WEB)
+    channel = _platform_channel_of(customer)
+    if channel is not None:
+        conversation, _ = conversation_get_or_open_for_channel(customer=customer, channel=channel)
+    else:
+        conversation = conversation_create(workspace=customer.workspace, customer=customer, title=title,
+                                           source=Source.WEB)
     if initial_message.strip():
         message_send(conversation=conversation, user=user, content=initial_message)
     return conversation
+
+
+def _platform_channel_of(customer):
+    """The active platform channel the customer last wrote on, if any."""
+    if customer.source not in (Source.TELEGRAM, Source.INSTAGRAM):
+        return None
+    last = (Conversation.objects.filter(customer=customer, channel__is_active=True, channel__platform=customer.source)
+            .select_related("channel").order_by("-created_at").first())
+    return last.channel if last else None
 
 
 @transaction.atomic

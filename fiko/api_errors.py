@@ -3,7 +3,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from fiko.errors import ErrorCode, FikoError
+from fiko.errors import ErrorCode, FikoError, InvalidInput
 
 _STATUS = {ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND, ErrorCode.FORBIDDEN: status.HTTP_403_FORBIDDEN,
            ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
@@ -14,7 +14,9 @@ _STATUS = {ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND, ErrorCode.FORBIDDEN: 
 
 def exception_handler(exc, context):
     if isinstance(exc, FikoError):
-        code = _STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)
+        # Bad input is a 400 whatever its code (a reply_to that is not in the conversation is
+        # ``not_found`` on a socket, but the resource the request names does exist).
+        code = status.HTTP_400_BAD_REQUEST if isinstance(exc, InvalidInput) else _STATUS.get(exc.code, 400)
         response = Response({"detail": exc.text, "code": str(exc.code), **exc.extra}, status=code)
         if "retry_after" in exc.extra:  # seconds, e.g. a login throttle
             response["Retry-After"] = str(exc.extra["retry_after"])

@@ -291,3 +291,23 @@ def test_history_queries_are_constant(staff, workspace, web_customer):
         assert len(body["messages"]) == total and body["messages"][0]["read_receipts"]
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
+
+
+def test_staff_chat_with_a_telegram_customer_goes_through_their_channel(staff, workspace, customer):
+    """A staff-started chat with a platform customer is delivered on that platform: it reuses
+    the customer's open conversation on their channel, and the first message waits for delivery."""
+    from integrations.models import Channel
+
+    channel = Channel.objects.create(workspace=workspace, platform="telegram", bot_token="1:x", webhook_secret="s")
+    closed = make_conversation(workspace, customer, channel=channel, status="closed")
+    response = as_staff(staff).post("/api/v1/chat/chats", {"customer_id": customer.pk, "title": "Follow-up",
+                                                           "initial_message": "Your order shipped"}, format="json")
+    assert response.status_code == 201, response.content
+    chat = Conversation.objects.get(pk=response.json()["id"])
+    assert chat.pk != closed.pk and chat.channel_id == channel.pk and chat.source == "telegram"
+    message = Message.objects.get(conversation=chat)
+    assert (message.content, message.delivery_status) == ("Your order shipped", "pending")
+    again = as_staff(staff).post("/api/v1/chat/chats", {"customer_id": customer.pk, "initial_message": "One more"},
+                                 format="json")
+    assert again.json()["id"] == chat.pk  # the open conversation on the channel is reused
+    assert Message.objects.filter(conversation=chat).count() == 2

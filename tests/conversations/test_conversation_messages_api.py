@@ -122,7 +122,7 @@ def test_post_client_message_id_is_idempotent(api, conversation, workspace, list
     ({"content": "hi", "role": "customer"}, 400, None),
     ({"content": "hi", "message_type": "sticker"}, 400, None),
     ({"content": "hi", "reference": {"type": "coupon", "id": 1}}, 400, None),
-    ({"content": "hi", "reply_to_message_id": 999999}, 404, "not_found"),
+    ({"content": "hi", "reply_to_message_id": 999999}, 400, "not_found"),
     ({"content": "hi", "sender_type": "customer"}, 400, "invalid_input"),
 ])
 def test_post_bad_input_stores_nothing(api, conversation, workspace, listen, body, status, code):
