@@ -1,4 +1,6 @@
 """REST error answers: DRF's own, plus FikoError rendered as a 4xx with a reason and a code."""
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -23,4 +25,9 @@ def exception_handler(exc, context):
         if code == status.HTTP_401_UNAUTHORIZED:
             response["WWW-Authenticate"] = 'Bearer realm="api"'
         return response
+    if isinstance(exc, RequestDataTooBig):  # a JSON body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response({"detail": f"Request body too large: the limit is {limit} bytes",
+                         "code": str(ErrorCode.TOO_LARGE), "limit": limit},
+                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     return drf_exception_handler(exc, context)

@@ -17,27 +17,35 @@ import json
 from django.conf import settings
 
 
-def max_body_bytes() -> int:
+def max_body_bytes(scope=None) -> int:
+    """An upload (multipart) may carry a file; any other body is at most
+    DATA_UPLOAD_MAX_MEMORY_SIZE (what Django itself accepts)."""
     from chat.uploads import MULTIPART_OVERHEAD
 
+    if scope is not None and not _header(scope, b"content-type").startswith(b"multipart/"):
+        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     return settings.UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD
 
 
-def _declared_length(scope) -> int | None:
+def _header(scope, wanted: bytes) -> bytes:
     for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # Django answers a malformed length itself
-    return None
+        if name == wanted:
+            return value.lower()
+    return b""
+
+
+def _declared_length(scope) -> int | None:
+    value = _header(scope, b"content-length")
+    return int(value) if value.isdigit() else None  # Django answers a malformed length itself
 
 
 async def _send_413(send, limit: int) -> None:
-    body = json.dumps({
-        "detail": f"Request body too large: the limit is {settings.UPLOAD_MAX_BYTES} bytes for a file",
-        "code": "too_large", "limit": settings.UPLOAD_MAX_BYTES,
-    }).encode()
+    if limit == settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        detail = f"Request body too large: the limit is {limit} bytes"
+    else:
+        limit = settings.UPLOAD_MAX_BYTES
+        detail = f"Request body too large: the limit is {limit} bytes for a file"
+    body = json.dumps({"detail": detail, "code": "too_large", "limit": limit}).encode()
     await send({"type": "http.response.start", "status": 413, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
@@ -52,7 +60,7 @@ class RequestBodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = max_body_bytes()
+        limit = max_body_bytes(scope)
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
             return await _send_413(send, limit)

@@ -18,6 +18,7 @@ from django.db import DatabaseError
 
 from fiko import presence, realtime
 from fiko.errors import CloseCode, ErrorCode, FikoError
+from fiko.inputs import InvalidJSON, describe, loads_json
 from fiko.rate_limit import TokenBucket
 from fiko.timefmt import now_iso
 from fiko.tokens import STAFF, InvalidCredentials, principal_from_access_token
@@ -113,9 +114,9 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if text_data is None:
             return await self.send_error(ErrorCode.INVALID_JSON, "Invalid JSON format")
         try:
-            frame = json.loads(text_data)
-        except ValueError:
-            return await self.send_error(ErrorCode.INVALID_JSON, "Invalid JSON format")
+            frame = loads_json(text_data)
+        except InvalidJSON as exc:
+            return await self.send_error(exc.code, exc.text, **exc.extra)
         if not isinstance(frame, dict):
             return await self.send_error(ErrorCode.INVALID_JSON, "Invalid JSON format")
         await self.dispatch_frame(frame)
@@ -125,7 +126,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         kind = self.type_aliases.get(kind, kind) if isinstance(kind, str) else kind
         handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and _TYPE_RE.match(kind) else None
         if handler is None:
-            return await self.send_error(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {str(frame.get('type'))[:64]}")
+            return await self.send_error(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {describe(frame.get('type'))}")
         try:
             await handler(frame)
         except FikoError as exc:

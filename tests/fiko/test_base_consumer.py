@@ -43,7 +43,7 @@ async def test_bad_frames_get_error_frames_and_socket_stays_open(staff):
     await comm.send_to(text_data="{not json")
     frame = await comm.receive_json_from()
     assert frame == {"type": "error", "error": "Invalid JSON format", "message": "Invalid JSON format",
-                     "code": "invalid_json"}
+                     "code": "invalid_json", "reason": "unexpected character"}
     await comm.send_json_to({"type": "launch_rockets"})
     frame = await comm.receive_json_from()
     assert frame["code"] == "unknown_type"
