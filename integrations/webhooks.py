@@ -1,11 +1,33 @@
-"""What both platform webhooks answer the same way: size limit, database trouble, success."""
+"""What both platform webhooks answer the same way: size limit, database trouble, bad updates,
+success.
+
+The rule (SPEC "Webhook answers"), once for both platforms:
+
+- the database is down (``OUTAGE``: OperationalError, InterfaceError) -> 503 with Retry-After:
+  nothing was committed, the platform delivers the update again later;
+- the update itself is bad (not JSON, not the shape we expect, values the columns cannot hold,
+  or the database refuses the row: ``BAD_UPDATE``) -> 200, ignored, one log line naming the
+  update; a redelivery would fail the same way, so a 5xx would only make the platform retry
+  forever;
+- anything else stored -> 200 after the commit.
+"""
 import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import JsonResponse
 
+from fiko.errors import InvalidInput
+from fiko.inputs import describe
+
 log = logging.getLogger("integrations.webhooks")
+
+# "The database is down": retrying later can succeed.
+OUTAGE = (OperationalError, InterfaceError)
+# "This update is bad": retrying the same bytes fails the same way. (The duplicate path of an
+# IntegrityError never gets here: ``inbound._once`` answers it as a duplicate.)
+BAD_UPDATE = (DataError, IntegrityError, InvalidInput)
 
 
 class BodyTooLarge(Exception):
@@ -40,10 +62,6 @@ def forbidden(detail: str) -> JsonResponse:
     return JsonResponse({"ok": False, "detail": detail}, status=403)
 
 
-def bad_request(detail: str) -> JsonResponse:
-    return JsonResponse({"ok": False, "detail": detail}, status=400)
-
-
 def not_found() -> JsonResponse:
     return JsonResponse({"ok": False, "detail": "no such channel"}, status=404)
 
@@ -54,6 +72,29 @@ def database_unavailable(exc: Exception) -> JsonResponse:
     response = JsonResponse({"ok": False, "detail": "temporarily unavailable, retry later"}, status=503)
     response["Retry-After"] = "5"
     return response
+
+
+def bad_update_reason(exc: Exception) -> str:
+    """Why a BAD_UPDATE exception refused the update, without echoing the update's values
+    (a database error's text can quote the whole row)."""
+    if isinstance(exc, InvalidInput):
+        return f"invalid: {describe(exc.text, 120)}"
+    return f"the database refused it ({type(exc).__name__})"
+
+
+def log_ignored(platform: str, channel_id, ref, reason: str, *, malformed: bool = True) -> None:
+    """One line per ignored update, naming it (Telegram update_id, Instagram mid): WARNING when
+    it was malformed or unstorable, INFO for a kind we simply do not handle. No traceback, and
+    nothing but ids and our own reason (never a token, never the update's text)."""
+    level = logging.WARNING if malformed else logging.INFO
+    log.log(level, "%s webhook: channel %s, update %s ignored: %s",
+            platform, channel_id, describe(ref if ref not in (None, "") else "unknown"), reason)
+
+
+def ignored(platform: str, channel_id, ref, reason: str, *, malformed: bool = True) -> JsonResponse:
+    """200: the platform must not deliver this update again."""
+    log_ignored(platform, channel_id, ref, reason, malformed=malformed)
+    return accepted(ignored=reason)
 
 
 def accepted(**info) -> JsonResponse:

@@ -8,13 +8,14 @@ loses the message: a missing profile is fetched again next time, a missing file 
 import hashlib
 from datetime import timedelta
 
+import httpx
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
 from customers.models import Customer
-from integrations import platform_http
+from integrations import platform_http, webhooks
 from integrations.inbound import (
     InboundPart, InboundResult, PlatformPerson, inbound_echo_receive, inbound_edit_receive, inbound_message_receive,
     inbound_read_receive, inbound_seen,
@@ -43,6 +44,13 @@ def _profile_is_fresh(channel, igsid: str) -> bool:
     return fetched is not None and timezone.now() - fetched < max_age
 
 
+def _profile_text(value) -> str:
+    """A profile field as text we can store (the Graph API's answer is not trusted either)."""
+    if not isinstance(value, str):
+        return ""
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")  # no NUL, no lone surrogate
+
+
 async def customer_person(channel, igsid: str) -> PlatformPerson:
     """The customer, with a fresh profile when ours is missing or stale (best effort)."""
     if await db(_profile_is_fresh)(channel, igsid):
@@ -52,17 +60,17 @@ async def customer_person(channel, igsid: str) -> PlatformPerson:
         profile = await client.get_profile(igsid)
     except platform_http.PlatformHTTPError:
         return PlatformPerson(igsid)
-    first, _, last = str(profile.get("name") or "").strip().partition(" ")
+    first, _, last = _profile_text(profile.get("name")).strip().partition(" ")
     picture = None
-    if profile.get("profile_pic"):
+    if isinstance(profile.get("profile_pic"), str) and profile["profile_pic"]:
         try:
             data, content_type = await platform_http.download(str(profile["profile_pic"]), secrets=(client.token,))
             name = f"{igsid}-{hashlib.sha256(data).hexdigest()[:10]}{platform_http.extension_for(content_type, data, '.jpg')}"
             picture = await store(channel_id=channel.pk, folder="profiles", name=name, data=data)
-        except platform_http.PlatformHTTPError:
+        except (platform_http.PlatformHTTPError, httpx.InvalidURL, UnicodeError):  # a URL httpx refuses
             picture = None  # keep the picture we had; the name is still worth storing
     return PlatformPerson(igsid, first_name=first[:150], last_name=last.strip()[:150],
-                          username=str(profile.get("username") or "")[:150], profile_picture=picture,
+                          username=_profile_text(profile.get("username"))[:150], profile_picture=picture,
                           profile_fetched_at=timezone.now())
 
 
@@ -112,21 +120,32 @@ async def _message(channel, event: IGMessage) -> InboundResult:
                                              parts=parts, reply_to_external_id=event.reply_to_mid or None)
 
 
+async def _event_receive(channel, event) -> InboundResult:
+    if isinstance(event, Ignored):
+        return InboundResult(InboundResult.IGNORED, detail=event.reason)
+    if isinstance(event, IGRead):
+        return await db(inbound_read_receive)(
+            channel=channel, event_key=event.event_key, customer_external_id=event.sender_id,
+            read_external_id=event.mid or None)
+    if isinstance(event, IGEdit):
+        return await db(inbound_edit_receive)(
+            channel=channel, event_key=event.event_key, person=PlatformPerson(event.sender_id),
+            part=InboundPart(event.mid, event.text))
+    return await _message(channel, event)
+
+
 async def instagram_events_receive(*, channel, events: list) -> list[InboundResult]:
-    """Every event of one delivery, in order, each in its own transaction. A database failure
-    propagates (the view answers 5xx; the platform redelivers, and what was stored dedupes)."""
+    """Every event of one delivery, in order, each in its own transaction.
+
+    The database down (``webhooks.OUTAGE``) propagates: the view answers 503, the platform
+    redelivers, and what was already stored dedupes. An event the database refuses
+    (``webhooks.BAD_UPDATE``) is ignored and logged; the other events of the delivery still count."""
     results = []
     for event in events:
-        if isinstance(event, Ignored):
-            results.append(InboundResult(InboundResult.IGNORED, detail=event.reason))
-        elif isinstance(event, IGRead):
-            results.append(await db(inbound_read_receive)(
-                channel=channel, event_key=event.event_key, customer_external_id=event.sender_id,
-                read_external_id=event.mid or None))
-        elif isinstance(event, IGEdit):
-            results.append(await db(inbound_edit_receive)(
-                channel=channel, event_key=event.event_key, person=PlatformPerson(event.sender_id),
-                part=InboundPart(event.mid, event.text)))
-        else:
-            results.append(await _message(channel, event))
+        try:
+            results.append(await _event_receive(channel, event))
+        except webhooks.BAD_UPDATE as exc:
+            reason = webhooks.bad_update_reason(exc)
+            webhooks.log_ignored("instagram", channel.pk, getattr(event, "mid", ""), reason)
+            results.append(InboundResult(InboundResult.IGNORED, detail=reason))
     return results

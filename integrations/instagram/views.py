@@ -1,23 +1,27 @@
 """/integrations/instagram/<channel_id>/webhook/ — GET: subscription check; POST: verify the
-signature over the raw body, parse, call one service, answer. 2xx only after the commit."""
+signature over the raw body, parse, call one service, answer. 2xx only after the commit.
+
+What each failure answers is ``integrations.webhooks``' rule: the database down is a 503 so
+Meta delivers again; a body that is not JSON or not a notification, and an event that is
+malformed or cannot be stored, are 200 "ignored" with a log line naming the mid."""
 import hashlib
 import hmac
-import json
+import re
 
 from channels.db import database_sync_to_async
-from django.db import Error as DatabaseError
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from fiko.errors import InvalidInput
+from fiko.inputs import InvalidJSON, loads_json
 from integrations import webhooks
 from integrations.inbound import channel_for_webhook
 
-from .parsing import parse_webhook
+from .parsing import Ignored, parse_webhook
 from .receive import instagram_events_receive
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+_MID = re.compile(rb'"mid"\s*:\s*"([^"\\]{1,80})')
 
 
 def signature_for(body: bytes, app_secret: str) -> str:
@@ -26,6 +30,12 @@ def signature_for(body: bytes, app_secret: str) -> str:
 
 def signature_matches(body: bytes, supplied: str, app_secret: str) -> bool:
     return bool(app_secret) and hmac.compare_digest(supplied.encode(), signature_for(body, app_secret).encode())
+
+
+def mid_hint(body: bytes) -> str | None:
+    """The first mid of a body we could not decode, for the log line only."""
+    found = _MID.search(body)
+    return found.group(1).decode("utf-8", "replace") if found else None
 
 
 def verify_subscription(request, channel) -> HttpResponse:
@@ -43,7 +53,7 @@ async def instagram_webhook(request, channel_id):
         return webhooks.too_large()
     try:
         channel = await database_sync_to_async(channel_for_webhook)(channel_id=channel_id, platform="instagram")
-    except DatabaseError as exc:
+    except webhooks.OUTAGE as exc:
         return webhooks.database_unavailable(exc)
     if channel is None:
         return webhooks.not_found()
@@ -58,11 +68,16 @@ async def instagram_webhook(request, channel_id):
     if not channel.is_active:
         return webhooks.accepted(ignored="channel is disabled")
     try:
-        events = parse_webhook(json.loads(body))
-    except (ValueError, InvalidInput) as exc:
-        return webhooks.bad_request(f"not an Instagram notification: {exc}")
+        payload = loads_json(body)
+    except InvalidJSON as exc:
+        return webhooks.ignored("instagram", channel.pk, mid_hint(body),
+                                f"not JSON: {exc.extra.get('reason', exc.text)}")
+    events = parse_webhook(payload)
+    for event in events:
+        if isinstance(event, Ignored):
+            webhooks.log_ignored("instagram", channel.pk, event.ref, event.reason, malformed=event.malformed)
     try:
         results = await instagram_events_receive(channel=channel, events=events)
-    except DatabaseError as exc:
+    except webhooks.OUTAGE as exc:
         return webhooks.database_unavailable(exc)
     return webhooks.accepted(results=[result.status for result in results])

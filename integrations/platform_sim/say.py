@@ -1,13 +1,28 @@
 """Realistic inbound deliveries, posted to our own webhooks the way the platforms post them:
 Telegram with the channel's secret header, Instagram signed with the channel's app secret."""
 import hashlib
+import itertools
 import json
+import secrets
 import time
+import uuid
 
 import httpx
 
 from integrations.instagram.views import SIGNATURE_HEADER, signature_for
 from integrations.telegram.views import SECRET_HEADER
+
+
+# Platform ids of simulated deliveries: unique within the process (a counter, so two `--say` in
+# the same millisecond never collide and get dropped as duplicates) and, across processes,
+# starting from a random point. Never derived from the clock.
+_sequence = itertools.count(secrets.randbelow(1 << 30))
+ID_RANGE = 2**31 - 1  # Telegram's message_id and update_id are 32-bit
+
+
+def next_platform_id() -> int:
+    """A positive 31-bit id no earlier call of this process returned (until 2**31 calls)."""
+    return next(_sequence) % ID_RANGE + 1
 
 
 def stable_number(name: str, digits: int) -> int:
@@ -24,7 +39,7 @@ def telegram_update(*, text: str, sender: str, photo_file_id: str | None = None)
     if last:
         person["last_name"] = last
     message = {
-        "message_id": int(now * 10) % 2_000_000_000,
+        "message_id": next_platform_id(),
         "from": {**person, "is_bot": False, "language_code": "en"},
         "chat": {**person, "type": "private"},
         "date": int(now),
@@ -38,7 +53,7 @@ def telegram_update(*, text: str, sender: str, photo_file_id: str | None = None)
             message["caption"] = text
     else:
         message["text"] = text
-    return {"update_id": int(now * 1000) % 2_000_000_000, "message": message}
+    return {"update_id": next_platform_id(), "message": message}
 
 
 def instagram_notification(*, text: str, sender: str, account_id: str) -> dict:
@@ -52,7 +67,7 @@ def instagram_notification(*, text: str, sender: str, account_id: str) -> dict:
                 "sender": {"id": str(stable_number(sender, 16))},
                 "recipient": {"id": account_id},
                 "timestamp": now_ms,
-                "message": {"mid": f"aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE{now_ms}", "text": text},
+                "message": {"mid": f"aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE{uuid.uuid4().hex}", "text": text},
             }],
         }],
     }

@@ -48,3 +48,24 @@ def test_say_without_a_server_explains(platform, telegram_channel, settings):
     settings.PUBLIC_BASE_URL = "http://127.0.0.1:9"
     with pytest.raises(CommandError, match="is `make run` up"):
         call_command("platform_sim", "--say", "hi", "--sim-url", platform.base_url)
+
+
+def test_simulated_deliveries_never_share_an_id():
+    """Ids come from a counter, not the clock: two `--say` within the same millisecond used to
+    build the same update_id / message_id and the second was dropped as a duplicate."""
+    from integrations.platform_sim.say import instagram_notification, telegram_update
+
+    updates = [telegram_update(text="same", sender="alice") for _ in range(200)]
+    assert len({u["update_id"] for u in updates}) == 200
+    assert len({u["message"]["message_id"] for u in updates}) == 200
+    assert all(0 < u["update_id"] < 2**31 and 0 < u["message"]["message_id"] < 2**31 for u in updates)
+    mids = {instagram_notification(text="same", sender="alice", account_id="1")["entry"][0]["messaging"][0]
+            ["message"]["mid"] for _ in range(200)}
+    assert len(mids) == 200
+
+
+def test_two_says_in_a_row_are_both_stored(live, platform):
+    make_workspace("demo")
+    for _ in range(2):
+        call_command("platform_sim", "--say", "same words twice", "--from", "alice", "--sim-url", platform.base_url)
+    assert Message.objects.filter(content="same words twice").count() == 2

@@ -179,9 +179,13 @@ def test_body_at_the_limit_is_accepted(telegram_channel):
     assert Message.objects.count() == 1
 
 
-def test_not_json_is_400(telegram_channel):
+def test_not_json_is_200_ignored_so_telegram_does_not_retry_it(telegram_channel):
+    # SPEC "Webhook answers": a malformed update (it passed the secret check) is 200 and ignored;
+    # any other answer makes Telegram deliver the same bytes again and again.
     response = post_telegram(telegram_channel, None, raw=b"{not json")
-    assert response.status_code == 400 and not Message.objects.exists()
+    assert response.status_code == 200 and response.json()["ok"] is True
+    assert response.json()["ignored"].startswith("not JSON")
+    assert not Message.objects.exists() and not InboundEvent.objects.exists()
 
 
 def test_unknown_channel_is_404_and_disabled_channel_is_ignored(telegram_channel):
