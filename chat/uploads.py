@@ -1,67 +1,35 @@
-"""Chat uploads (seed 004 ``POST /api/v1/chat/upload``): size-capped reading, content sniffing,
-image decoding and thumbnails, safe names under ``MEDIA_ROOT/chat/`` (served at ``/uploads/``).
+"""Chat uploads (seed 004 ``POST /api/v1/chat/upload``): size-capped reading, content checks,
+image checks and thumbnails, safe names under ``MEDIA_ROOT/chat/`` (served at ``/uploads/`` by
+fiko.media_serving).
 
-The type is read from the bytes (``filetype``), never from the client's content type or file
-name; images must decode with Pillow. Nothing is written under ``MEDIA_ROOT`` until a file
-has passed every check. Size: a declared ``Content-Length`` over the limit is refused before
-the body is read (here, and for ASGI servers in fiko.body_limit before Django buffers it),
-and ``SizeLimitedUploadHandler`` stops reading once the bytes received pass the limit.
+The content check is fiko.media_content, shared with platform media: the type is read from the
+bytes, never from the client's content type or file name, and only ``ACCEPTED`` types are taken
+(never HTML, SVG or script). Images are checked from their header (at most
+UPLOAD_MAX_IMAGE_PIXELS) before their pixels are decoded, and the thumbnail decode takes one of
+the process's bounded decoding slots. Nothing is written under ``MEDIA_ROOT`` until a file has
+passed every check. Size: a declared ``Content-Length`` over the limit is refused before the
+body is read (here, and for ASGI servers in fiko.body_limit before Django buffers it), and
+``SizeLimitedUploadHandler`` stops reading once the bytes received pass the limit.
 """
-import io
 import re
 import secrets
 import tempfile
 import time
 import unicodedata
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-import filetype
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
-from PIL import Image, ImageOps
 
-from fiko.errors import ErrorCode, FikoError, InvalidInput
+from fiko import media_content
+from fiko.errors import ErrorCode, InvalidInput
+from fiko.media_content import ACCEPTED, MediaRejected
 
 SUBDIR = "chat"
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the file
-THUMBNAIL_PX = 320
-MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused before decoding (decompression bombs)
-SNIFF_BYTES = 8192
 
-
-@dataclass(frozen=True)
-class Kind:
-    message_type: str  # image | voice | video | file
-    extension: str
-
-
-# MIME detected from the content -> what it is and the extension we store it under.
-ACCEPTED = {
-    "image/jpeg": Kind("image", "jpg"),
-    "image/png": Kind("image", "png"),
-    "image/apng": Kind("image", "png"),
-    "image/gif": Kind("image", "gif"),
-    "image/webp": Kind("image", "webp"),
-    "audio/ogg": Kind("voice", "ogg"),
-    "audio/mpeg": Kind("voice", "mp3"),
-    "audio/mp4": Kind("voice", "m4a"),
-    "audio/webm": Kind("voice", "webm"),
-    "video/mp4": Kind("video", "mp4"),
-    "video/webm": Kind("video", "webm"),
-    "video/quicktime": Kind("video", "mov"),
-    "application/pdf": Kind("file", "pdf"),
-}
-PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/apng": "PNG", "image/gif": "GIF",
-                  "image/webp": "WEBP"}
-ACCEPTED_TEXT = ("images (JPEG, PNG, GIF, WebP), voice (OGG/Opus, MP3, M4A, WebM), video (MP4, WebM, MOV) "
-                 "and PDF")
-
-
-class UploadRejected(FikoError):
-    pass
+UploadRejected = MediaRejected  # the name the upload errors have always had
 
 
 def too_large() -> UploadRejected:
@@ -137,59 +105,6 @@ def _url(name: str) -> str:
     return f"{settings.MEDIA_URL.rstrip('/')}/{SUBDIR}/{name}"
 
 
-# --- checks -----------------------------------------------------------------------------------
-def sniff(upload, client_content_type: str = "") -> str:
-    """The MIME type read from the first bytes; raises UploadRejected (415) if not accepted."""
-    upload.seek(0)
-    head = upload.read(SNIFF_BYTES)
-    upload.seek(0)
-    kind = filetype.guess(head) if head else None
-    mime = kind.mime if kind else None
-    if mime == "video/webm" and (client_content_type or "").startswith("audio/"):
-        mime = "audio/webm"  # same container; browsers record voice notes as audio/webm
-    if mime not in ACCEPTED:
-        found = f" (found {mime})" if mime else ""
-        raise UploadRejected(ErrorCode.UNSUPPORTED_TYPE, f"Unsupported file type{found}: only {ACCEPTED_TEXT} are accepted")
-    return mime
-
-
-def _open_image(upload, mime: str):
-    """Verify and fully decode; returns the loaded image. Raises UploadRejected."""
-    invalid = UploadRejected(ErrorCode.UNSUPPORTED_TYPE, "The file is not a valid image")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            upload.seek(0)
-            with Image.open(upload) as probe:
-                if probe.format != PILLOW_FORMATS[mime]:
-                    raise invalid
-                if probe.width * probe.height > MAX_IMAGE_PIXELS:
-                    raise UploadRejected(ErrorCode.UNSUPPORTED_TYPE,
-                                         f"Image too large: at most {MAX_IMAGE_PIXELS} pixels")
-                probe.verify()
-            upload.seek(0)
-            image = Image.open(upload)
-            image.load()
-            return image
-    except UploadRejected:
-        raise
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise invalid from None
-
-
-def _thumbnail_bytes(image) -> tuple[bytes, str]:
-    thumb = ImageOps.exif_transpose(image) or image
-    has_alpha = thumb.mode in ("RGBA", "LA", "PA") or (thumb.mode == "P" and "transparency" in thumb.info)
-    thumb = thumb.convert("RGBA" if has_alpha else "RGB")
-    thumb.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
-    out = io.BytesIO()
-    if has_alpha:
-        thumb.save(out, format="PNG", optimize=True)
-        return out.getvalue(), "png"
-    thumb.save(out, format="JPEG", quality=85)
-    return out.getvalue(), "jpg"
-
-
 def upload_store(*, upload, client_content_type: str = "") -> dict:
     """Check ``upload`` and store it; the result of seed 004's upload endpoint."""
     if upload is None:
@@ -198,12 +113,12 @@ def upload_store(*, upload, client_content_type: str = "") -> dict:
         raise too_large()
     if not upload.size:
         raise InvalidInput("The file is empty", field="file")
-    mime = sniff(upload, client_content_type)
+    mime = media_content.accepted_mime(upload, client_content_type)
     kind = ACCEPTED[mime]
     thumbnail = None
     if kind.message_type == "image":
-        with _open_image(upload, mime) as image:
-            thumbnail = _thumbnail_bytes(image)
+        media_content.image_check(upload, mime)
+        thumbnail = media_content.thumbnail(upload, mime)
     stem = safe_stem(upload.name)
     stored = f"{_unique_prefix()}_{stem}.{kind.extension}"
     directory = _chat_dir()

@@ -1,14 +1,8 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-
-def media_serve(request, path):
-    """MEDIA_ROOT read per request, not frozen at import (tests and settings overrides move it)."""
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
-
+from fiko.media_serving import media_serve
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -21,6 +15,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Uploads and fetched platform media are served by us (behind a proxy in production,
-    # which may serve MEDIA_ROOT itself): platform file URLs never reach a browser.
+    # which may serve MEDIA_ROOT itself with the same headers): platform file URLs never reach
+    # a browser, and nothing under /uploads/ can run script (fiko/media_serving.py).
     re_path(r"^uploads/(?P<path>.*)$", media_serve),
 ]

@@ -1,11 +1,19 @@
 """Platform files kept on our side: written under ``MEDIA_ROOT/media/<channel_id>/`` and served
-from ``/uploads/`` (fiko/urls.py), so a browser never sees a platform URL or a bot token."""
+from ``/uploads/`` (fiko.media_serving), so a browser never sees a platform URL or a bot token.
+
+What a file is stored as is decided by its content, with the same check as chat uploads
+(fiko.media_content): HTML, SVG, XML or script never gets an extension a browser renders (it is
+kept as an inert ``.txt`` download, so staff still see that the customer sent a file), and
+images over the pixel limit or that do not verify are kept as ``.bin`` downloads.
+"""
 import os
 import re
 import tempfile
 from pathlib import Path
 
 from django.conf import settings
+
+from fiko.media_content import platform_file_name
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -17,8 +25,10 @@ def _clean(part: str) -> str:
 
 def media_store(*, channel_id: int, name: str, data: bytes, folder: str = "") -> str:
     """Write ``data`` (atomically: a redelivered update rewrites the same file) and return the
-    public URL. ``name`` and ``folder`` are sanitized; nothing can escape MEDIA_ROOT."""
-    parts = ["media", str(int(channel_id))] + ([_clean(folder)] if folder else []) + [_clean(name)]
+    public URL. ``name`` and ``folder`` are sanitized, and the extension is the one the content
+    allows (``platform_file_name``); nothing can escape MEDIA_ROOT."""
+    name = platform_file_name(_clean(name), data)
+    parts = ["media", str(int(channel_id))] + ([_clean(folder)] if folder else []) + [name]
     directory = Path(settings.MEDIA_ROOT).joinpath(*parts[:-1])
     directory.mkdir(parents=True, exist_ok=True)
     handle, temp_path = tempfile.mkstemp(dir=directory, prefix=".part-")

@@ -1,8 +1,10 @@
 """POST /api/v1/chat/upload: content sniffing, Pillow-verified images and thumbnails, safe names,
-size limits that never let a too-large body reach the disk in full."""
+size limits that never let a too-large body reach the disk in full, pixel limits and bounded
+decoding, and GET /uploads/... answers that no browser can run."""
 import asyncio
 import io
 import json
+from contextlib import ExitStack
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -11,7 +13,9 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from chat.uploads import MULTIPART_OVERHEAD, SizeLimitedUploadHandler
+from fiko import media_content
 from fiko.tokens import customer_tokens_for, staff_tokens_for
+from tests.chat.media_checks import assert_cannot_run_script, browser_get, png_bomb
 
 pytestmark = pytest.mark.django_db
 
@@ -256,3 +260,105 @@ async def test_asgi_small_upload_goes_through(staff, settings):
     assert status == 201, answer
     assert answer["file_type"] == "application/pdf" and consumed == len(body)
     assert len(stored_files(settings)) == 1
+
+
+# --- served so that no browser runs it (GET /uploads/..., as a browser opens the link) ----------------
+OGG = b"OggS\x00\x02" + b"\x00" * 20 + b"\x01\x13OpusHead" + b"\x00" * 64
+MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 64
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def test_uploaded_image_and_its_thumbnail_are_served_as_images_that_cannot_run_script(api):
+    body = upload(api, "photo.png", png_bytes(), "image/png").json()
+    for url, expected in ((body["file_url"], "image/png"), (body["thumbnail_url"], "image/jpeg")):
+        response = browser_get(url)
+        content_type, disposition = assert_cannot_run_script(response)
+        assert content_type == expected and not disposition.startswith("attachment")
+    assert browser_get(body["file_url"]).body == png_bytes()
+
+
+@pytest.mark.parametrize("name, data, served_as, inline", [
+    ("voice.ogg", OGG, "audio/ogg", True),
+    ("clip.mp4", MP4, "video/mp4", True),
+    ("scan.pdf", PDF, "application/octet-stream", False),  # not a type the inbox renders: a download
+])
+def test_uploaded_files_are_inline_only_when_the_inbox_renders_them(api, name, data, served_as, inline):
+    body = upload(api, name, data).json()
+    response = browser_get(body["file_url"])
+    content_type, disposition = assert_cannot_run_script(response)
+    assert content_type == served_as and response.body == data
+    assert disposition.startswith("attachment") is not inline
+    if not inline:
+        assert f'filename="{body["file_url"].rsplit("/", 1)[1]}"' in disposition
+
+
+@pytest.mark.parametrize("name, data, content_type", [
+    ("page.html", b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>", "text/html"),
+    ("logo.svg", b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "image/svg+xml"),
+    ("page.png", "\ufeff<html><script>alert(1)</script></html>".encode("utf-16"), "image/png"),
+])
+def test_html_and_svg_uploads_are_refused_and_nothing_is_served(api, settings, name, data, content_type):
+    response = upload(api, name, data, content_type)
+    assert response.status_code == 415 and response.json()["code"] == "unsupported_type"
+    assert stored_files(settings) == []
+
+
+# --- images that decompress huge ----------------------------------------------------------------------
+def test_decompression_bomb_png_is_refused_from_its_header(customer, settings):
+    """Issue 8: a ~155 KB PNG of 6,320 x 6,320 RGBA (160 MB decoded), sent with a customer token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {customer_tokens_for(customer)['access']}")
+    bomb = png_bomb()
+    assert len(bomb) < 200_000
+    response = upload(client, "bomb.png", bomb, "image/png")
+    assert response.status_code == 413
+    answer = response.json()
+    assert answer["code"] == "too_large" and answer["max_pixels"] == 25_000_000
+    assert "6320 x 6320 pixels" in answer["detail"] and "limit is 25000000 pixels" in answer["detail"]
+    assert stored_files(settings) == []
+
+
+def test_the_pixel_limit_is_a_setting(api, settings):
+    settings.UPLOAD_MAX_IMAGE_PIXELS = 400_000
+    response = upload(api, "800x600.png", png_bytes((800, 600)), "image/png")
+    assert response.status_code == 413 and "800 x 600 pixels" in response.json()["detail"]
+    assert upload(api, "600x600.png", png_bytes((600, 600)), "image/png").status_code == 201
+
+
+def test_camera_sized_jpeg_gets_an_upright_thumbnail(api, settings):
+    image = Image.new("RGB", (4032, 3024), (10, 120, 200))  # a 12 Mpx phone photo, taken sideways
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=80, exif=exif)
+    response = upload(api, "IMG_0001.JPG", out.getvalue(), "image/jpeg")
+    assert response.status_code == 201, response.content
+    with Image.open(settings.MEDIA_ROOT / response.json()["thumbnail_url"].removeprefix("/uploads/")) as thumb:
+        assert thumb.size == (240, 320)  # upright: portrait
+
+
+def _hold_decode_slots(stack: ExitStack, count: int) -> None:
+    for _ in range(count):
+        stack.enter_context(media_content.decode_slot())
+
+
+def test_when_every_decoding_slot_is_busy_an_image_upload_is_429_and_stores_nothing(api, settings):
+    settings.IMAGE_DECODE_WAIT_SECONDS = 0.2  # how long an upload waits for a slot
+    with ExitStack() as stack:
+        _hold_decode_slots(stack, media_content.decode_concurrency())  # as if that many images were decoding
+        response = upload(api, "photo.png", png_bytes(), "image/png")
+        assert response.status_code == 429 and response["Retry-After"] == "2"
+        assert response.json()["code"] == "rate_limited" and "busy" in response.json()["detail"]
+        assert stored_files(settings) == []
+        assert upload(api, "scan.pdf", PDF).status_code == 201  # nothing to decode: not held up
+    assert upload(api, "photo.png", png_bytes(), "image/png").status_code == 201  # slots free again
+
+
+def test_decoding_slots_per_process_are_a_setting(api, settings):
+    settings.IMAGE_DECODE_CONCURRENCY = 3
+    settings.IMAGE_DECODE_WAIT_SECONDS = 0.2
+    with ExitStack() as stack:
+        _hold_decode_slots(stack, 2)
+        assert upload(api, "photo.png", png_bytes(), "image/png").status_code == 201  # the third slot
+        _hold_decode_slots(stack, 1)
+        assert upload(api, "photo.png", png_bytes(), "image/png").status_code == 429
