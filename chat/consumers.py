@@ -24,6 +24,7 @@ from customers.models import Customer
 from fiko import presence, realtime
 from fiko.consumers import BaseConsumer
 from fiko.errors import CloseCode, InvalidInput
+from fiko.inputs import parse_id
 from fiko.timefmt import now_iso
 
 RECENT_MESSAGES = 50
@@ -71,9 +72,7 @@ def _optional_int(frame: dict, name: str):
     value = frame.get(name)
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
-        raise InvalidInput(f"{name} must be a positive integer id", field=name)
-    return int(value)
+    return parse_id(value, name)
 
 
 def _optional_text(frame: dict, name: str, default: str = "") -> str:
@@ -152,7 +151,7 @@ class ChatConsumer(BaseConsumer):
         await self.send_json(frame)
         await self._enter_presence()
 
-    async def on_disconnect(self):
+    async def before_disconnect(self):
         if getattr(self, "presence_key", None):
             key, self.presence_key = self.presence_key, None
             self.presence_keys.remove(key)

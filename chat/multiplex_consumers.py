@@ -11,13 +11,14 @@ same event ``/ws/chat/`` renders as ``chat_message``.
 """
 from channels.db import database_sync_to_async
 
-from chat.uploads import media_url_check, thumbnail_url_for
+from chat.uploads import thumbnail_url_for
 from conversations.models import ReadMarker
 from conversations.selectors import conversation_get_for_customer, conversation_get_for_user
 from conversations.services import conversation_mark_read, message_receive, message_send, message_render
 from fiko import presence, realtime
 from fiko.consumers import BaseConsumer
 from fiko.errors import ErrorCode, FikoError, InvalidInput
+from fiko.inputs import parse_id
 from fiko.timefmt import now_iso
 from fiko.tokens import CUSTOMER, STAFF
 
@@ -25,13 +26,8 @@ from fiko.tokens import CUSTOMER, STAFF
 def _chat_id(frame: dict) -> int:
     raw = frame.get("chat_id")
     if raw is None:
-        raise InvalidInput("chat_id is required")
-    if isinstance(raw, bool):
-        raise InvalidInput("chat_id must be an integer")
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise InvalidInput("chat_id must be an integer") from None
+        raise InvalidInput("chat_id is required", field="chat_id")
+    return parse_id(raw, "chat_id")
 
 
 def _optional_str(frame: dict, name: str, default: str = "") -> str:
@@ -57,7 +53,6 @@ def _send_as_customer(conversation, customer, data):
 
 class _ChatSocketConsumer(BaseConsumer):
     participant_type: str  # "user" | "customer"
-    external_media = False  # may media_url point outside our /uploads/?
 
     async def connect(self):
         self.joined: dict[int, object] = {}  # chat id -> Conversation
@@ -118,15 +113,14 @@ class _ChatSocketConsumer(BaseConsumer):
         if await presence.leave(key, self.participant, self.channel_name):
             await self.publish_presence(chat_id, is_online=False)
 
-    async def on_disconnect(self):
+    async def before_disconnect(self):
         for chat_id in list(getattr(self, "joined", {})):
             await self.leave_chat(chat_id)
 
     async def on_send_message(self, frame):
         conversation = self.joined_chat(frame)
-        media_url = media_url_check(_optional_str(frame, "media_url"), allow_external=self.external_media)
-        thumbnail_url = (media_url_check(_optional_str(frame, "thumbnail_url"), allow_external=self.external_media)
-                         or thumbnail_url_for(media_url))
+        media_url = _optional_str(frame, "media_url")
+        thumbnail_url = _optional_str(frame, "thumbnail_url") or thumbnail_url_for(media_url)
         data = {
             "content": _optional_str(frame, "content"),
             "message_type": _optional_str(frame, "message_type", "text"),
@@ -159,9 +153,7 @@ class _ChatSocketConsumer(BaseConsumer):
 
     async def on_read_message(self, frame):
         conversation = self.joined_chat(frame)
-        message_id = frame.get("message_id")
-        if message_id is None or isinstance(message_id, bool) or not isinstance(message_id, (int, str)):
-            raise InvalidInput("message_id is required (an integer)")
+        message_id = parse_id(frame.get("message_id"), "message_id")
         # The service publishes messages.read; read_receipt below renders it for everyone.
         await database_sync_to_async(conversation_mark_read)(
             conversation=conversation, reader_type=self.participant_type, reader_id=self.participant_id,
@@ -227,7 +219,6 @@ def _participants_wire(online: set[str]) -> list[dict]:
 class StaffChatSocketConsumer(_ChatSocketConsumer):
     principal_kind = STAFF
     participant_type = ReadMarker.ReaderType.USER.value
-    external_media = True  # staff may link e.g. a product image on their own site
 
     async def find_chat(self, chat_id):
         return await database_sync_to_async(conversation_get_for_user)(user=self.user, conversation_id=chat_id)

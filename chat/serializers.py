@@ -6,6 +6,7 @@ from rest_framework import serializers
 from conversations.models import Status
 from conversations.serializers import MessageSerializer
 from conversations.services import MAX_CONTENT_CHARS
+from fiko.api_fields import IdField, StrictIntegerField
 from fiko.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 
@@ -58,14 +59,14 @@ class ChatSerializer(serializers.Serializer):
 
 
 class StaffChatCreateSerializer(serializers.Serializer):
-    customer_id = serializers.IntegerField(min_value=1)
+    customer_id = IdField()
     title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     initial_message = serializers.CharField(max_length=MAX_CONTENT_CHARS, required=False, allow_blank=True,
                                             default="", trim_whitespace=False)
 
 
 class CustomerChatCreateSerializer(serializers.Serializer):
-    user_id = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
+    user_id = IdField(required=False, allow_null=True, default=None,
                                        help_text="A staff member of the business; becomes the assignee.")
     title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     initial_message = serializers.CharField(max_length=MAX_CONTENT_CHARS, required=False, allow_blank=True,
@@ -74,8 +75,8 @@ class CustomerChatCreateSerializer(serializers.Serializer):
 
 class ChatListQuerySerializer(serializers.Serializer):
     is_archived = serializers.ChoiceField(choices=["true", "false", "all"], required=False, default="all")
-    page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=1)
-    page_size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False,
+    page = StrictIntegerField(min_value=1, max_value=1_000_000, required=False, default=1)
+    page_size = StrictIntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False,
                                          default=MAX_PAGE_SIZE)
 
     def archived_flag(self) -> bool | None:
@@ -83,8 +84,8 @@ class ChatListQuerySerializer(serializers.Serializer):
 
 
 class ChatMessagesQuerySerializer(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=1)
-    page_size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False,
+    page = StrictIntegerField(min_value=1, max_value=1_000_000, required=False, default=1)
+    page_size = StrictIntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False,
                                          default=DEFAULT_PAGE_SIZE)
 
 

@@ -138,24 +138,8 @@ def upload_store(*, upload, client_content_type: str = "") -> dict:
     }
 
 
-# --- media urls in messages ---------------------------------------------------------------------
+# --- thumbnails of media urls in messages (the URL rule: fiko.inputs.parse_media_url) ---------------------------------------------------------------------
 _STORED_NAME = re.compile(r"^[0-9]+\.[0-9]{3}_[0-9a-f]{8}_[A-Za-z0-9_-]+\.[a-z0-9]+$")
-
-
-def media_url_check(url: str, *, allow_external: bool = True) -> str:
-    """A message's media_url: one of our uploads (``/uploads/...``) or, when
-    ``allow_external`` (staff), an http(s) URL. Customers may only attach what they uploaded
-    here, so a customer cannot make staff browsers load a third-party URL."""
-    url = (url or "").strip()
-    if not url:
-        return ""
-    media = settings.MEDIA_URL
-    if url.startswith(media) and ".." not in url and "\\" not in url:
-        return url
-    if allow_external and re.match(r"^https?://[^\s]+$", url):
-        return url
-    allowed = f"a file uploaded here ({media}...)" + (" or an http(s) URL" if allow_external else "")
-    raise InvalidInput(f"media_url must be {allowed}", field="media_url")
 
 
 def thumbnail_url_for(media_url: str) -> str:

@@ -17,6 +17,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from fiko.api_fields import IdField, StrictIntegerField
 from fiko.api_input import validated_input
 from fiko.errors import NotFound
 from fiko.openapi_filters import filterset_parameters
@@ -60,9 +61,9 @@ class ConversationViewSet(viewsets.GenericViewSet):
 
 
 class MessageWindowQuerySerializer(serializers.Serializer):
-    before_id = serializers.IntegerField(required=False, min_value=1, help_text="Messages older than this id.")
-    after_id = serializers.IntegerField(required=False, min_value=0, help_text="Messages newer than this id.")
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_MESSAGES, default=DEFAULT_MESSAGES)
+    before_id = IdField(required=False, help_text="Messages older than this id.")
+    after_id = StrictIntegerField(required=False, min_value=0, help_text="Messages newer than this id.")
+    limit = StrictIntegerField(required=False, min_value=1, max_value=MAX_MESSAGES, default=DEFAULT_MESSAGES)
 
     def validate(self, attrs):
         if "before_id" in attrs and "after_id" in attrs:
@@ -75,7 +76,7 @@ class MessageCreateSerializer(serializers.Serializer):
                                     help_text="At most 4096 characters; required for text messages.")
     message_type = serializers.ChoiceField(choices=Message.MessageType.choices, required=False, default="text")
     media_url = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
-    reply_to_message_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+    reply_to_message_id = IdField(required=False, allow_null=True, default=None)
     reference = ReferenceSerializer(required=False, allow_null=True, default=None)
     role = serializers.ChoiceField(choices=["support", "marketing"], required=False, default="support")
     client_message_id = serializers.CharField(required=False, allow_blank=True, max_length=64, default="",

@@ -5,7 +5,9 @@ from django import forms
 from django.db.models import Exists, OuterRef, Q
 
 from customers.models import Source
+from fiko.errors import InvalidInput
 from fiko.filtering import ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter
+from fiko.inputs import id_or_none, parse_int
 from fiko.search_normalize import search_words, variant_pattern
 
 from .models import Conversation, Message, Priority, Status
@@ -27,12 +29,13 @@ ORDER_FIELDS = (
 
 def parse_priority(value) -> int | None:
     """``low|medium|high|urgent`` or ``0-3``."""
-    text = str(value).strip().lower()
-    if text in PRIORITY_NAMES:
+    text = str(value).strip().lower() if not isinstance(value, int) else value
+    if isinstance(text, str) and text in PRIORITY_NAMES:
         return PRIORITY_NAMES[text]
-    if text.isdigit() and int(text) in Priority.values:
-        return int(text)
-    return None
+    try:
+        return parse_int(text, "priority", minimum=min(Priority.values), maximum=max(Priority.values))
+    except InvalidInput:
+        return None
 
 
 class PriorityField(forms.CharField):
@@ -52,13 +55,20 @@ class PriorityFilter(django_filters.Filter):
 
 
 class AssigneeField(forms.CharField):
+    def __init__(self, *args, **kwargs):
+        kwargs["strip"] = False  # an id is exactly ASCII digits: " 1" names no one
+        super().__init__(*args, **kwargs)
+
     def to_python(self, value):
         value = super().to_python(value)
         if value in ("", None, "all"):
             return None
-        if value in ("me", "none") or value.isdigit():
+        if value in ("me", "none"):
             return value
-        raise forms.ValidationError("must be a user id, 'me' or 'none'.")
+        user_id = id_or_none(value)
+        if user_id is None:
+            raise forms.ValidationError("must be a user id, 'me' or 'none'.")
+        return user_id
 
 
 class AssigneeFilter(django_filters.Filter):
@@ -74,7 +84,7 @@ class AssigneeFilter(django_filters.Filter):
             request = self.parent.request
             user = getattr(request, "user", None)
             return qs.filter(assignee_id=user.pk if user is not None else -1)
-        return qs.filter(assignee_id=int(value))
+        return qs.filter(assignee_id=value)
 
 
 class _UnreadOnlyFilter(TriStateFilter):

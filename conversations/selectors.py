@@ -5,6 +5,7 @@ from django.db.models import Count, F, Prefetch
 from customers.models import Customer
 from customers.selectors import customers_with_counts, user_workspaces
 from fiko.filtering import apply_filterset
+from fiko.inputs import id_or_none
 from fiko.pagination import PageRequest, parse_page_request
 
 from .filters import ORDER_FIELDS, PRIORITY_NAMES, SOURCE_CHOICES, STATUS_CHOICES, ConversationFilter
@@ -45,17 +46,10 @@ def conversation_page(*, user, filters=None) -> tuple[list[Conversation], int, P
     return list(queryset[page.offset: page.offset + page.limit]), total, page
 
 
-def _int_or_none(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def conversation_get_for_user(*, user, conversation_id) -> Conversation | None:
     """The conversation if it belongs to one of the user's workspaces; None otherwise
     (another workspace's conversation looks exactly like a missing one)."""
-    conversation_id = _int_or_none(conversation_id)
+    conversation_id = id_or_none(conversation_id)
     if conversation_id is None:
         return None
     return conversations_for_wire(
@@ -64,7 +58,7 @@ def conversation_get_for_user(*, user, conversation_id) -> Conversation | None:
 
 
 def conversation_get_for_customer(*, customer, conversation_id) -> Conversation | None:
-    conversation_id = _int_or_none(conversation_id)
+    conversation_id = id_or_none(conversation_id)
     if conversation_id is None:
         return None
     return conversations_for_wire(Conversation.objects.filter(pk=conversation_id, customer=customer)).first()
@@ -125,7 +119,7 @@ def message_window(*, conversation_id: int, before_id=None, after_id=None, limit
 
 
 def message_get_in_conversation(*, conversation_id: int, message_id) -> Message | None:
-    message_id = _int_or_none(message_id)
+    message_id = id_or_none(message_id)
     if message_id is None:
         return None
     return Message.objects.filter(pk=message_id, conversation_id=conversation_id).first()

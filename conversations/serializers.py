@@ -2,6 +2,7 @@
 from rest_framework import serializers
 
 from customers.serializers import CustomerBriefSerializer, CustomerSerializer
+from fiko.api_fields import IdField
 from fiko.timefmt import iso
 
 from .models import Conversation, Message, Priority, Status
@@ -109,7 +110,7 @@ class ConversationUpdateSerializer(serializers.Serializer):
 
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     priority = serializers.CharField(required=False)
-    assignee = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    assignee = IdField(required=False, allow_null=True)
     is_archived = serializers.BooleanField(required=False)
 
     def validate_priority(self, value):

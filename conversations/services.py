@@ -15,6 +15,7 @@ from django.utils import timezone
 from customers.services import customer_publish
 from fiko import realtime
 from fiko.errors import ErrorCode, InvalidInput
+from fiko.inputs import parse_media_url
 from fiko.timefmt import iso
 from workspaces.models import Membership
 
@@ -32,15 +33,16 @@ message_pending_delivery = Signal()
 
 
 # --- input checks --------------------------------------------------------------------------
-def _check_message_input(*, conversation_id, content, message_type, media_url, reply_to_message_id, reference,
-                         client_message_id):
+def _check_message_input(*, conversation_id, content, message_type, media_url, thumbnail_url, reply_to_message_id,
+                         reference, client_message_id, from_staff: bool):
     if not isinstance(content, str):
         raise InvalidInput("content must be a string")
     content = content.strip()
     if message_type not in Message.MessageType.values:
         raise InvalidInput(f"message_type must be one of {', '.join(Message.MessageType.values)}")
-    if not isinstance(media_url, str) or len(media_url) > 500:
-        raise InvalidInput("media_url must be a string of at most 500 characters")
+    # Staff may link an http(s) file (e.g. a product image); customers only what is served here.
+    media_url = parse_media_url(media_url, allow_external=from_staff)
+    thumbnail_url = parse_media_url(thumbnail_url, allow_external=from_staff, field="thumbnail_url")
     if message_type == Message.MessageType.TEXT and not content:
         raise InvalidInput("Message content cannot be empty", ErrorCode.EMPTY_CONTENT)
     if message_type != Message.MessageType.TEXT and not media_url and not content:
@@ -59,7 +61,7 @@ def _check_message_input(*, conversation_id, content, message_type, media_url, r
         if not isinstance(reference, dict) or not serializer.is_valid():
             raise InvalidInput(f"reference must be {{type: {' | '.join(REFERENCE_TYPES)}, id, title?}}")
         reference = dict(serializer.validated_data)
-    return content, reply_to, reference
+    return content, media_url, thumbnail_url, reply_to, reference
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,10 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
                    thumbnail_url="", reply_to_message_id=None, reference=None, client_message_id="",
                    channel=None, external_id="", delivery_status=None, is_ai_response=False,
                    external_send_result=None) -> tuple[Message, bool]:
-    content, reply_to, reference = _check_message_input(
+    content, media_url, thumbnail_url, reply_to, reference = _check_message_input(
         conversation_id=conversation_id, content=content, message_type=message_type, media_url=media_url,
-        reply_to_message_id=reply_to_message_id, reference=reference, client_message_id=client_message_id,
+        thumbnail_url=thumbnail_url, reply_to_message_id=reply_to_message_id, reference=reference,
+        client_message_id=client_message_id, from_staff=sender.sender_type != Message.SenderType.CUSTOMER,
     )
     # The conversation row lock serializes writers of one conversation: seq has no gaps or
     # repeats, and the idempotency checks below cannot race with another insert.

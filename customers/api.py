@@ -12,8 +12,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
 
+from fiko.api_fields import IdField
 from fiko.api_input import validated_input
 from fiko.errors import NotFound
+from fiko.inputs import id_or_none
 from fiko.openapi_filters import filterset_parameters
 from fiko.pagination import FikoListPagination
 
@@ -40,7 +42,7 @@ class TagInputSerializer(serializers.Serializer):
 
 
 class TagCreateSerializer(TagInputSerializer):
-    workspace = serializers.IntegerField(required=False, min_value=1,
+    workspace = IdField(required=False,
                                          help_text="Workspace id; required only if you belong to several.")
 
 
@@ -52,10 +54,8 @@ def _customer_or_404(user, pk) -> Customer:
 
 
 def _tag_or_404(user, pk) -> Tag:
-    try:
-        tag = tag_list(user=user).filter(pk=int(pk)).first()
-    except (TypeError, ValueError):
-        tag = None
+    tag_id = id_or_none(pk)
+    tag = tag_list(user=user).filter(pk=tag_id).first() if tag_id is not None else None
     if tag is None:
         raise NotFound("Tag not found")
     return tag

@@ -4,6 +4,7 @@ from django.db.models.functions import Coalesce
 
 from conversations.models import Conversation
 from fiko.filtering import apply_filterset
+from fiko.inputs import id_or_none
 from fiko.pagination import PageRequest, parse_page_request
 from workspaces.models import Membership
 
@@ -48,9 +49,8 @@ def customer_page(*, user, filters=None) -> tuple[list[Customer], int, PageReque
 
 
 def customer_get_for_user(*, user, customer_id) -> Customer | None:
-    try:
-        customer_id = int(customer_id)
-    except (TypeError, ValueError):
+    customer_id = id_or_none(customer_id)
+    if customer_id is None:
         return None
     return customers_with_counts(
         Customer.objects.filter(pk=customer_id, workspace_id__in=user_workspaces(user))

@@ -1,5 +1,6 @@
 """Customer and Tag on the wire (SPEC.md, "Objects on the wire")."""
 from rest_framework import serializers
+from fiko.api_fields import IdField
 
 from .models import Customer, Tag
 
@@ -62,4 +63,4 @@ class CustomerUpdateSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True)
     phone = serializers.RegexField(r"^\+?[0-9 ()-]{3,32}$", required=False, allow_blank=True,
                                    error_messages={"invalid": "Phone may hold digits, spaces, ()- and a leading +."})
-    tag_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
+    tag_ids = serializers.ListField(child=IdField(), required=False, max_length=100)

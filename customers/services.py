@@ -44,7 +44,11 @@ def customer_upsert_from_platform(
                 customer = Customer.objects.create(workspace=workspace, source=source, external_id=external_id, **profile)
                 created = True
         except IntegrityError:
-            customer = Customer.objects.get(workspace=workspace, source=source, external_id=external_id)
+            # Only the unique key's race is recovered (another delivery created them first);
+            # any other violation is an unstorable profile and goes back to the caller.
+            customer = Customer.objects.filter(workspace=workspace, source=source, external_id=external_id).first()
+            if customer is None:
+                raise
     if not created:
         changed = [k for k, v in profile.items() if v and getattr(customer, k) != v]
         if not changed:

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from customers.accounts import customer_authenticate, customer_register
 from fiko.errors import ErrorCode, FikoError, InvalidInput
+from fiko.inputs import check_text
 from fiko.login_throttle import client_ip
 from fiko.staff_accounts import staff_authenticate, staff_profile
 from fiko.tokens import InvalidCredentials, customer_tokens_for, staff_tokens_for, tokens_refresh
@@ -32,9 +33,7 @@ def _checked(value: str, field: str) -> str:
     limit = MAX_LENGTHS[field]
     if len(value) > limit:
         raise InvalidInput(f"{field} is longer than {limit} characters", field=field)
-    if "\x00" in value:  # PostgreSQL text cannot hold it: refuse it here, not with a 500
-        raise InvalidInput(f"{field} contains a NUL character", field=field)
-    return value
+    return check_text(value, field)  # no NUL / lone surrogate: a 400, not a 500 at the database
 
 
 def _required(data: dict, field: str) -> str:

@@ -26,7 +26,7 @@ from fiko.tokens import STAFF, InvalidCredentials, principal_from_access_token
 log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
-_TYPE_RE = re.compile(r"^[a-z][a-z_]{0,63}$")
+_TYPE_RE = re.compile(r"[a-z][a-z_]{0,63}")  # frame types: on_<type> handlers only
 
 
 def error_frame(code: ErrorCode | str, text: str, **extra) -> dict:
@@ -79,7 +79,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         for task in getattr(self, "_tasks", []):
             task.cancel()
         try:
-            await self.on_disconnect()
+            await self.before_disconnect()
         except Exception:
             log.exception("disconnect cleanup failed")
         if getattr(self, "groups_joined", None):
@@ -93,7 +93,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             return
         await super().dispatch(message)
 
-    async def on_disconnect(self):
+    async def before_disconnect(self):
         """Subclasses: announce leaving (presence) before groups are dropped."""
 
     async def join_group(self, group: str):
@@ -124,7 +124,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     async def dispatch_frame(self, frame: dict):
         kind = frame.get("type")
         kind = self.type_aliases.get(kind, kind) if isinstance(kind, str) else kind
-        handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and _TYPE_RE.match(kind) else None
+        handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and _TYPE_RE.fullmatch(kind) else None
         if handler is None:
             return await self.send_error(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {describe(frame.get('type'))}")
         try:

@@ -4,17 +4,13 @@ A bad value or an unknown filter is an ``invalid_filter`` error naming the field
 allowed; nothing is silently ignored. Booleans may be JSON booleans or "true"/"false"/"all";
 lists may be JSON arrays, repeated query parameters or comma-separated strings.
 """
-from datetime import datetime, time, timedelta
-from datetime import timezone as dt_timezone
-
 import django_filters
 from django import forms
 from django.db.models import F
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.datastructures import MultiValueDict
 
 from fiko.errors import ErrorCode, InvalidInput
+from fiko.inputs import describe, id_or_none, parse_moment
 from fiko.pagination import PAGINATION_KEYS
 
 TRI_STATE = ("true", "false", "all")
@@ -36,8 +32,8 @@ def to_multivalue(data) -> MultiValueDict:
         if isinstance(value, (list, tuple)):
             mv.setlist(key, [_as_text(v) for v in value])
         elif isinstance(value, dict):
-            raise InvalidInput(f"Invalid filter '{key}': must be a string, number, boolean or list",
-                               ErrorCode.INVALID_FILTER, field=key)
+            raise InvalidInput(f"Invalid filter '{describe(key)}': must be a string, number, boolean or list",
+                               ErrorCode.INVALID_FILTER, field=describe(key))
         else:
             mv[key] = _as_text(value)
     return mv
@@ -51,8 +47,8 @@ def apply_filterset(filterset_class, data, queryset, *, request=None, extra_allo
     unknown = sorted(k for k in params.keys() if k not in allowed)
     if unknown:
         raise InvalidInput(
-            f"Unknown filter '{unknown[0]}'. Allowed filters: {', '.join(sorted(filterset_class.base_filters))}",
-            ErrorCode.INVALID_FILTER, field=unknown[0],
+            f"Unknown filter '{describe(unknown[0])}'. Allowed filters: {', '.join(sorted(filterset_class.base_filters))}",
+            ErrorCode.INVALID_FILTER, field=describe(unknown[0]),
         )
     fs = filterset_class(data=params, queryset=queryset, request=request)
     if not fs.is_valid():
@@ -94,11 +90,10 @@ class ListFilter(django_filters.Filter):
 
 class IntListField(ListField):
     def to_python(self, value):
-        items = super().to_python(value)
-        try:
-            return [int(v) for v in items]
-        except ValueError:
+        ids = [id_or_none(item) for item in super().to_python(value)]
+        if None in ids:
             raise forms.ValidationError("must be a list of integer ids.")
+        return ids
 
 
 class IntListFilter(ListFilter):
@@ -124,26 +119,6 @@ class TriStateFilter(django_filters.ChoiceFilter):
         return queryset.filter(**{self.field_name: flag})
 
 
-def _parse_moment(value: str, *, end: bool):
-    """``YYYY-MM-DD`` covers the whole day (inclusive on both ends); ISO datetimes are exact."""
-    try:
-        day = parse_date(value)
-    except ValueError:  # well-formed but impossible, e.g. 2024-13-45
-        return None, False
-    if day is not None:
-        moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
-        return timezone.make_aware(moment, dt_timezone.utc), end
-    try:
-        moment = parse_datetime(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    except ValueError:
-        moment = None
-    if moment is None:
-        return None, False
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, dt_timezone.utc)
-    return moment, False
-
-
 class MomentField(forms.CharField):
     def __init__(self, *args, end=False, **kwargs):
         self.end = end
@@ -153,10 +128,10 @@ class MomentField(forms.CharField):
         value = super().to_python(value)
         if not value:
             return None
-        moment, exclusive = _parse_moment(value, end=self.end)
-        if moment is None:
-            raise forms.ValidationError("must be a date YYYY-MM-DD or an ISO 8601 datetime.")
-        return moment, exclusive
+        parsed = parse_moment(value, end=self.end)
+        if parsed is None:
+            raise forms.ValidationError("must be a date YYYY-MM-DD or an ISO 8601 datetime, in the years 1-9999.")
+        return parsed
 
 
 class MomentFilter(django_filters.Filter):

@@ -2,7 +2,8 @@
 
 - JSON (``loads_json``): at most ``MAX_JSON_DEPTH`` levels of nesting, no lone UTF-16
   surrogates, no NUL characters (in keys or strings), no NaN/Infinity. Anything else is
-  ``invalid_json``: a 400 on REST, an error frame on a socket, a 400 on a webhook.
+  ``invalid_json``: a 400 on REST, an error frame on a socket; a webhook acknowledges it
+  (200, ignored and logged) so the platform does not repeat it.
 - Integers and ids (``parse_int``, ``parse_id``): JSON integers, or strings of ASCII digits
   (no sign, no spaces, no ``_``, no other scripts' digits), within the column's range.
 - Dates (``parse_moment``): ``YYYY-MM-DD`` (a whole day) or an ISO 8601 datetime, whose UTC
@@ -15,7 +16,10 @@ import re
 from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
+from urllib.parse import urlsplit
+
 import orjson
+from django.conf import settings
 from django.utils.dateparse import parse_date, parse_datetime
 
 from fiko.errors import ErrorCode, InvalidInput
@@ -116,6 +120,34 @@ def check_text(value: str, field: str, code: ErrorCode = ErrorCode.INVALID_INPUT
     return value
 
 
+# --- URLs in messages ---------------------------------------------------------------------
+MAX_URL_CHARS = 500  # Message.media_url / thumbnail_url
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\<>\"']")
+
+
+def parse_media_url(value, *, allow_external: bool, field: str = "media_url") -> str:
+    """A message's media URL: a file served here (``/uploads/...``, bare or on
+    PUBLIC_BASE_URL), or, when ``allow_external`` (staff), an absolute http(s) URL. Never a
+    ``javascript:``/``data:`` URL or anything a browser could run. "" when empty."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string", field=field)
+    url = value.strip()
+    if not url:
+        return ""
+    if len(url) <= MAX_URL_CHARS and not _URL_FORBIDDEN.search(url):
+        own = (settings.MEDIA_URL, f"{settings.PUBLIC_BASE_URL}{settings.MEDIA_URL}")
+        if url.startswith(own) and ".." not in url:
+            return url
+        if allow_external:
+            parts = urlsplit(url)
+            if parts.scheme in ("http", "https") and parts.hostname and url.lower().startswith(("http://", "https://")):
+                return url
+    allowed = f"a file uploaded here ({settings.MEDIA_URL}...)" + (" or an http(s) URL" if allow_external else "")
+    raise InvalidInput(f"{field} must be {allowed} of at most {MAX_URL_CHARS} characters", field=field)
+
+
 # --- integers and ids ----------------------------------------------------------------------
 def parse_int(value, field: str, *, minimum: int = 0, maximum: int = BIGINT_MAX,
               code: ErrorCode = ErrorCode.INVALID_INPUT) -> int:
@@ -136,8 +168,11 @@ def parse_int(value, field: str, *, minimum: int = 0, maximum: int = BIGINT_MAX,
 
 
 def parse_id(value, field: str = "id", *, code: ErrorCode = ErrorCode.INVALID_INPUT) -> int:
-    """An object id: a positive integer that fits a bigint column."""
-    return parse_int(value, field, minimum=1, maximum=BIGINT_MAX, code=code)
+    """An object id: a positive integer (ASCII digits) that fits a bigint column."""
+    try:
+        return parse_int(value, field, minimum=1, maximum=BIGINT_MAX, code=code)
+    except InvalidInput:
+        raise InvalidInput(f"{field} must be a positive integer id", code, field=field) from None
 
 
 def id_or_none(value) -> int | None:

@@ -37,9 +37,6 @@ from fiko.errors import ErrorCode, FikoError
 
 SNIFF_BYTES = 8192
 THUMBNAIL_PX = 320
-MAX_IMAGE_PIXELS = 25_000_000  # default of settings.UPLOAD_MAX_IMAGE_PIXELS
-DECODE_CONCURRENCY = 2  # default of settings.IMAGE_DECODE_CONCURRENCY (full decodes per process)
-DECODE_WAIT_SECONDS = 10.0  # default of settings.IMAGE_DECODE_WAIT_SECONDS (then 429, Retry-After)
 
 
 class MediaRejected(FikoError):
@@ -99,10 +96,6 @@ _MARKUP_ANYWHERE = re.compile(
     r"xml|\?xml|xsl|x:|!\[cdata\[)|javascript\s*:|vbscript\s*:", re.IGNORECASE)
 
 
-def setting(name: str, default):
-    return type(default)(getattr(settings, name, default))
-
-
 # --- sniffing -----------------------------------------------------------------------------------
 def sniff_mime(head: bytes, client_content_type: str = "") -> str | None:
     """The MIME type the first bytes say, or None (text, markup, or unknown)."""
@@ -148,7 +141,7 @@ def accepted_mime(file, client_content_type: str = "") -> str:
 
 # --- images -----------------------------------------------------------------------------------------
 def max_image_pixels() -> int:
-    return setting("UPLOAD_MAX_IMAGE_PIXELS", MAX_IMAGE_PIXELS)
+    return settings.UPLOAD_MAX_IMAGE_PIXELS
 
 
 def _invalid_image() -> MediaRejected:
@@ -189,7 +182,7 @@ _slots: tuple[int, threading.BoundedSemaphore] | None = None
 
 
 def decode_concurrency() -> int:
-    return max(1, setting("IMAGE_DECODE_CONCURRENCY", DECODE_CONCURRENCY))
+    return max(1, settings.IMAGE_DECODE_CONCURRENCY)
 
 
 def _semaphore() -> threading.BoundedSemaphore:
@@ -207,7 +200,7 @@ def decode_slot():
     ``sync_to_async`` for platform media), so a thread semaphore bounds them all. Raises
     MediaRejected (429 rate_limited, with retry_after) when no slot frees up in time."""
     slots = _semaphore()
-    if not slots.acquire(timeout=setting("IMAGE_DECODE_WAIT_SECONDS", DECODE_WAIT_SECONDS)):
+    if not slots.acquire(timeout=settings.IMAGE_DECODE_WAIT_SECONDS):
         raise MediaRejected(ErrorCode.RATE_LIMITED, "The server is busy processing other images: try again shortly",
                             retry_after=2)
     try:

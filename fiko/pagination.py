@@ -7,10 +7,12 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from fiko.errors import ErrorCode, InvalidInput
+from fiko.inputs import INT_MAX, parse_int
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
 PAGINATION_KEYS = ("limit", "offset", "page", "page_size")
+MAX_OFFSET = INT_MAX  # rows to skip; far past any list, and offset + limit stays a valid bigint
 
 
 @dataclass(frozen=True)
@@ -33,28 +35,23 @@ class PageRequest:
         }
 
 
-def _int(params: dict, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+def _int(params: dict, name: str, default: int, minimum: int, maximum: int) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
-        if isinstance(raw, float) or isinstance(raw, bool):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise InvalidInput(f"Invalid filter '{name}': must be an integer", ErrorCode.INVALID_FILTER, field=name)
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise InvalidInput(f"Invalid filter '{name}': must be {bound}", ErrorCode.INVALID_FILTER, field=name)
-    return value
+        return parse_int(raw, name, minimum=minimum, maximum=maximum, code=ErrorCode.INVALID_FILTER)
+    except InvalidInput as exc:
+        raise InvalidInput(f"Invalid filter '{name}': {exc.text.removeprefix(name + ' ')}", ErrorCode.INVALID_FILTER,
+                           field=name) from None
 
 
 def parse_page_request(params: dict) -> PageRequest:
     if params.get("limit") is not None or params.get("offset") is not None:
         limit = _int(params, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-        return PageRequest(offset=_int(params, "offset", 0, 0), limit=limit)
+        return PageRequest(offset=_int(params, "offset", 0, 0, MAX_OFFSET), limit=limit)
     size = _int(params, "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    page = _int(params, "page", 1, 1)
+    page = _int(params, "page", 1, 1, MAX_OFFSET // size + 1)
     return PageRequest(offset=(page - 1) * size, limit=size)
 
 

@@ -114,6 +114,12 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "uploads")
 UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", 10 * 1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Images (uploads and platform media): refused over this many pixels, read from the header
+# before any decode (25 Mpx: a 24 Mpx camera photo passes; a decompression bomb does not).
+UPLOAD_MAX_IMAGE_PIXELS = int(os.environ.get("UPLOAD_MAX_IMAGE_PIXELS", 25_000_000))
+# Full image decodes (thumbnails) at once per process; an upload waiting longer gets 429.
+IMAGE_DECODE_CONCURRENCY = int(os.environ.get("IMAGE_DECODE_CONCURRENCY", 2))
+IMAGE_DECODE_WAIT_SECONDS = float(os.environ.get("IMAGE_DECODE_WAIT_SECONDS", 10))
 
 # --- Channels -----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -14,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 
 from fiko.media_content import platform_file_name
+from fiko.media_serving import media_type_for
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -40,6 +41,20 @@ def media_store(*, channel_id: int, name: str, data: bytes, folder: str = "") ->
         Path(temp_path).unlink(missing_ok=True)
         raise
     return media_url_for("/".join(parts))
+
+
+_KIND_OF_TYPE = {"image": "image", "voice": "audio", "video": "video"}
+
+
+def stored_message_type(url: str, claimed: str) -> str:
+    """The message type the stored file really is: ``claimed`` (image, voice, video) when the
+    file is served inline as that kind, else ``file`` (e.g. an "image" that was SVG and is kept
+    as an inert download), so the inbox never shows a broken image."""
+    mime, inline = media_type_for(url.rsplit("/", 1)[-1])
+    wanted = _KIND_OF_TYPE.get(claimed)
+    if wanted is None or (inline and mime.startswith(f"{wanted}/")):
+        return claimed
+    return "file"
 
 
 def media_url_for(relative_path: str) -> str:

@@ -70,7 +70,8 @@ async def download(url: str, *, headers=None, secrets=()) -> tuple[bytes, str]:
         return await asyncio.wait_for(fetch(), deadline_seconds())
     except PlatformHTTPError:
         raise
-    except (httpx.HTTPError, asyncio.TimeoutError, OSError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, asyncio.TimeoutError, OSError, ValueError, ExceptionGroup) as exc:
+        # ValueError covers IDNA (UnicodeError) and port errors of a hostile URL.
         raise PlatformHTTPError(safe_error(exc, *secrets)) from None
 
 

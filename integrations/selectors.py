@@ -1,6 +1,7 @@
 """Reads of channels, with the owner-only rule folded in: another workspace's channel is
 missing (404); a channel of a workspace where the user is only an agent is forbidden (403)."""
 from fiko.errors import Forbidden, NotFound
+from fiko.inputs import id_or_none
 from workspaces.models import Membership
 
 from .models import Channel
@@ -21,10 +22,9 @@ def channel_list_for_owner(*, user):
 
 
 def channel_get_for_owner(*, user, channel_id) -> Channel:
-    try:
-        channel_id = int(channel_id)
-    except (TypeError, ValueError):
-        raise NotFound("Channel not found") from None
+    channel_id = id_or_none(channel_id)
+    if channel_id is None:
+        raise NotFound("Channel not found")
     channel = Channel.objects.filter(pk=channel_id, workspace__memberships__user=user).first()
     if channel is None:
         raise NotFound("Channel not found")

@@ -3,6 +3,7 @@ platform credentials are write-only and never rendered."""
 import re
 
 from rest_framework import serializers
+from fiko.api_fields import IdField
 
 from .models import Channel
 
@@ -32,7 +33,7 @@ class ChannelSerializer(serializers.ModelSerializer):
 class ChannelWriteSerializer(serializers.Serializer):
     """Create (POST) and partial update (PATCH). Secrets only go in."""
 
-    workspace = serializers.IntegerField(required=False, min_value=1)
+    workspace = IdField(required=False)
     platform = serializers.ChoiceField(choices=Channel.Platform.choices)
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     is_active = serializers.BooleanField(required=False)

@@ -1,3 +1,5 @@
+from fiko.inputs import id_or_none
+
 from .models import Membership, Workspace
 
 
@@ -18,6 +20,7 @@ def workspace_get_by_ref(ref) -> Workspace | None:
     """A workspace by id or slug (the customer sign-up form accepts either)."""
     if ref is None or ref == "":
         return None
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        return Workspace.objects.filter(pk=int(ref)).first()
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isascii() and ref.isdigit()):
+        pk = id_or_none(ref)
+        return Workspace.objects.filter(pk=pk).first() if pk is not None else None
     return Workspace.objects.filter(slug=str(ref)).first()

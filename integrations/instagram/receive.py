@@ -20,7 +20,7 @@ from integrations.inbound import (
     InboundPart, InboundResult, PlatformPerson, inbound_echo_receive, inbound_edit_receive, inbound_message_receive,
     inbound_read_receive, inbound_seen,
 )
-from integrations.media import media_store
+from integrations.media import media_store, stored_message_type
 
 from .client import InstagramClient
 from .parsing import IGEdit, IGMessage, IGRead, Ignored
@@ -96,7 +96,7 @@ async def _parts(channel, event: IGMessage) -> list[InboundPart]:
             marker = missing_file_marker(attachment.kind.capitalize())
             parts.append(InboundPart(external_id, f"{content}\n{marker}" if content else marker))
             continue
-        parts.append(InboundPart(external_id, content, attachment.message_type, url))
+        parts.append(InboundPart(external_id, content, stored_message_type(url, attachment.message_type), url))
     return parts
 
 

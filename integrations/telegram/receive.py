@@ -14,7 +14,7 @@ from integrations import platform_http
 from integrations.inbound import (
     InboundPart, InboundResult, inbound_edit_receive, inbound_message_receive, inbound_seen, platform_message_exists,
 )
-from integrations.media import media_store
+from integrations.media import media_store, stored_message_type
 
 from .client import TelegramClient
 from .parsing import TelegramMessage
@@ -49,7 +49,7 @@ async def _part(channel, update: TelegramMessage) -> InboundPart:
     except platform_http.PlatformHTTPError:
         marker = missing_file_marker(update.file.label.capitalize())
         return InboundPart(update.external_id, f"{update.text}\n{marker}" if update.text else marker)
-    return InboundPart(update.external_id, update.text, update.file.message_type, url)
+    return InboundPart(update.external_id, update.text, stored_message_type(url, update.file.message_type), url)
 
 
 async def telegram_update_receive(*, channel, update: TelegramMessage) -> InboundResult:

@@ -134,6 +134,7 @@ def test_instagram_image_attachment_answering_svg_is_never_served_as_svg(instagr
     assert post_instagram(instagram_channel, payload).status_code == 200
     message = only_message()
     assert message.media_url.endswith("_svg.txt")
+    assert message.message_type == "file"  # an inert download, not a broken image in the inbox
     response = browser_get(message.media_url)
     content_type, disposition = assert_cannot_run_script(response)
     assert content_type == "application/octet-stream" and disposition.startswith("attachment")
