@@ -1,0 +1,291 @@
+"""Every socket route, every inbound frame type, every field a handler reads, with hostile values
+(tests/fuzz/hostile.py), through the real ASGI application (auth middleware, routing,
+consumers) with ``WebsocketCommunicator``.
+
+Routes, frame types and fields come from the code (socket_surface.py). One test per (route,
+frame type); each sends the whole catalogue into every field as explicit examples, then values
+Hypothesis generates, plus a test per route for the frame as a whole (``type``, an extra key,
+the whole frame replaced). After each hostile frame the test sends ``ping``; invariants:
+
+- no ``server_error`` among the answers, and ``pong`` comes: the socket is neither closed nor
+  stuck;
+- a frame that is not acceptable JSON (deeper than 32 levels, a lone surrogate or a NUL) is
+  answered ``invalid_json`` (or ``too_long`` when it is over the frame limit);
+- a frame answered with an error changed no row; a ``javascript:``/``data:`` URL never comes
+  back as a stored message's media;
+- nothing at ERROR or with a traceback in the log.
+
+A socket takes at most 40 frames here (the per-socket burst; nothing waits for the bucket to
+refill): past that, the next case opens a fresh socket.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+
+import pytest
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.test.utils import override_settings
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from fiko import presence
+from fiko.asgi import application
+
+from . import hostile as H
+from .conftest import fuzz_settings
+from .socket_surface import frame_fields, frame_types, same_handler_as, socket_routes
+from .world import (STATS, BadAnswer, NotInvalidJSON, ScriptURLAccepted, ServerError, SocketBroken,
+                    TracebackLogged, WroteOnReject, fail, id_kind, make_world, snapshot, snapshot_diff)
+
+pytestmark = [pytest.mark.fuzz, pytest.mark.django_db(transaction=True)]
+
+FRAME_BUDGET = 38  # under the burst of 40: the rate limit never answers for the input
+MAX_FRAME_BYTES = 64 * 1024
+SCRIPT_URL = re.compile(r"^\s*(javascript|vbscript|data):", re.IGNORECASE)
+WHOLE_FRAME = ("type", "key", "raw")  # slots of the frame itself
+
+
+@pytest.fixture
+def socket_world(transactional_db, platform_sim):
+    presence._memory.keys.clear()
+    presence._async_clients.clear()
+    world = make_world()
+    yield world
+    presence._memory.keys.clear()
+    presence._async_clients.clear()
+
+
+class LoopThread:
+    """One event loop in a thread of its own for the whole test: sockets stay open across
+    Hypothesis examples, and channels-redis and the communicator see a single loop."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine, timeout: float = 60):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self):
+        async def release():
+            layer = get_channel_layer()
+            if hasattr(layer, "close_pools"):
+                await layer.close_pools()
+            for client in list(presence._async_clients.values()):
+                await client.aclose()
+            presence._async_clients.clear()
+
+        try:
+            self.run(release(), timeout=10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+            self.loop.close()
+
+
+class Socket:
+    """A socket on one route, reopened when its frame budget is spent or it broke."""
+
+    def __init__(self, loop: LoopThread, route, world, guard):
+        self.loop, self.route, self.world, self.guard = loop, route, world, guard
+        self.comm = None
+        self.used = 0
+        self.rows = None
+        self.multiplexed = "join_chat" in frame_types(route.consumer)
+        self.token = world.customer_token if route.principal == "customer" else world.staff_token
+
+    def own(self, kind: str) -> int:
+        return self.world.resolve(H.Ref("own"), kind, "customer")  # the web chat: no platform sends
+
+    def path(self) -> str:
+        path = self.route.path
+        for name in re.findall(r"\{([^}]+)\}", path):
+            path = path.replace("{" + name + "}", str(self.own(id_kind(name) or "conversation")))
+        return f"{path}?token={self.token}"
+
+    async def _exchange(self, texts: list[str], may_pong: bool = False) -> tuple[list[dict], str | None]:
+        """Send ``texts`` and then ``ping``; return the frames before ``pong``, and what went
+        wrong if the socket closed or stopped answering. ``may_pong``: the text is a ping
+        itself, whose own pong (when it is the first answer) is not the probe's."""
+        for text in texts:
+            await self.comm.send_to(text_data=text)
+        await self.comm.send_to(text_data='{"type":"ping"}')
+        self.used += len(texts) + 1
+        STATS["frames"] += len(texts) + 1
+        frames = []
+        while True:
+            try:
+                output = await self.comm.receive_output(timeout=10)
+            except asyncio.TimeoutError:
+                self.comm = None  # the communicator cancelled the application
+                return frames, "no pong within 10 s"
+            if output["type"] == "websocket.close":
+                self.comm = None
+                return frames, f"socket closed with {output.get('code')}"
+            if output["type"] != "websocket.send":
+                continue
+            try:
+                frame = json.loads(output.get("text") or "")
+            except ValueError:
+                return frames, f"a frame that is not JSON: {(output.get('text') or '')[:80]!r}"
+            if frame.get("type") == "pong" and not (may_pong and not frames):
+                return frames, None
+            frames.append(frame)
+
+    async def _open(self):
+        if self.comm is not None:
+            await self.comm.disconnect()
+        self.comm = WebsocketCommunicator(application, self.path())
+        connected, _ = await self.comm.connect(timeout=10)
+        assert connected, f"could not connect to {self.route}"
+        STATS["sockets"] += 1
+        self.used = 0
+        hello = [json.dumps({"type": "join_chat", "chat_id": self.own("conversation")})] if self.multiplexed else []
+        _, problem = await self._exchange(hello)
+        assert problem is None, f"{self.route}: fresh socket broken: {problem}"
+
+    async def _case(self, text: str, rejoin: bool, may_pong: bool):
+        if self.comm is None or self.used + 3 > FRAME_BUDGET or rejoin:
+            await self._open()
+        frames, problem = await self._exchange([text], may_pong)
+        if may_pong and frames and frames[0].get("type") == "pong":
+            frames = frames[1:]  # the hostile ping's own answer
+        return frames, problem
+
+    def case(self, text: str, rejoin: bool, may_pong: bool = False):
+        return self.loop.run(self._case(text, rejoin, may_pong))
+
+    def close(self):
+        if self.comm is not None:
+            self.loop.run(self.comm.disconnect())
+            self.comm = None
+
+
+class SocketFuzz:
+    def __init__(self, socket: Socket, frame_type: str):
+        self.socket, self.frame_type = socket, frame_type
+        self.fields = frame_fields(socket.route.consumer, frame_type) if frame_type != "*" else ()
+        self.rejoin = False
+
+    def valid(self, name: str):
+        socket = self.socket
+        if name == "chat_id":
+            return socket.own("conversation")
+        if name == "message_id":
+            return socket.own("message")
+        if name == "content":
+            return "fuzz message"
+        if name == "token":
+            return socket.token
+        if name == "search_term":
+            return "sara"
+        if name == "is_typing" and self.frame_type == "typing":
+            return True
+        return None
+
+    def frame(self, slot: str, value):
+        if isinstance(value, H.Ref):
+            value = self.socket.world.resolve(value, id_kind(slot.split(".")[-1]) or "conversation", "customer")
+        frame = {"type": self.frame_type if self.frame_type != "*" else "ping"}
+        for name in self.fields:
+            if "." not in name and self.valid(name) is not None:
+                frame[name] = self.valid(name)
+        if slot == "type":
+            frame = {"type": value}
+        elif slot == "key":
+            frame[value if isinstance(value, str) else H.text_bytes(value).decode("utf-8", "surrogatepass")] = 1
+        elif slot == "raw":
+            return H.dumps(value).decode(), H.is_invalid_json(value, depth=0)
+        elif "." in slot:
+            outer, inner = slot.split(".", 1)
+            frame[outer] = {inner: value}
+            return H.dumps(frame).decode(), H.is_invalid_json(value, depth=2)
+        else:
+            frame[slot] = value
+        if slot == "key":
+            return H.dumps(frame).decode(), H.is_invalid_json(next(reversed(frame)))
+        return H.dumps(frame).decode(), H.is_invalid_json(value, depth=1)
+
+    def check(self, slot: str, hostile: H.Hostile):
+        value = hostile.value
+        text, refused = self.frame(slot, value)
+        socket = self.socket
+        before = socket.rows or snapshot()
+        socket.rows = None
+        socket.guard.take()
+        try:  # a hostile frame that is still a ping may answer its own pong first
+            parsed = json.loads(text)
+            may_pong = isinstance(parsed, dict) and parsed.get("type") == "ping"
+        except (ValueError, RecursionError):
+            may_pong = False
+        frames, broken = socket.case(text, self.rejoin, may_pong=may_pong)
+        self.rejoin = any(frame.get("type") == "left" for frame in frames)  # leave_chat worked: join again
+        where = f"{socket.route} {self.frame_type} {slot}={H.short(value)}"
+        errors = [f for f in frames if f.get("type") == "error"]
+        codes = [f.get("code") for f in errors]
+        problems = []
+        if "server_error" in codes:
+            STATS["server_error"] += 1
+            problems.append((ServerError, f"server_error: {errors[codes.index('server_error')]}"))
+        if broken:
+            problems.append((SocketBroken, broken))
+        problems += [(TracebackLogged, line) for line in socket.guard.bad(socket.guard.take())]
+        for frame in errors:
+            if not all(isinstance(frame.get(key), str) and frame[key] for key in ("error", "message", "code")):
+                problems.append((BadAnswer, f"error frame without error/message/code: {str(frame)[:120]}"))
+        if any(H.has_bad_char(frame) for frame in frames):
+            problems.append((BadAnswer, "a frame echoes a lone surrogate or a NUL"))
+        too_long = len(text.encode()) > MAX_FRAME_BYTES and "too_long" in codes  # the size check comes first
+        if refused and "invalid_json" not in codes and not too_long:
+            problems.append((NotInvalidJSON, f"answered {codes or [f.get('type') for f in frames]}"))
+        if errors:
+            socket.rows = snapshot()
+            changed = snapshot_diff(before, socket.rows)
+            if changed:
+                problems.append((WroteOnReject, f"answered {codes} but wrote: {', '.join(changed)}"))
+        for frame in frames:
+            message = frame.get("message") if isinstance(frame.get("message"), dict) else {}
+            for key in ("media_url", "thumbnail_url"):
+                if isinstance(message.get(key), str) and SCRIPT_URL.match(message[key]):
+                    problems.append((ScriptURLAccepted, f"a stored message has {key}={message[key][:60]!r}"))
+        fail(problems, where)
+
+
+def cases():
+    for route in socket_routes():
+        yield pytest.param(route, "*", id=f"{route} whole frame")
+        for frame_type in frame_types(route.consumer):
+            yield pytest.param(route, frame_type, id=f"{route} {frame_type}")
+
+
+@pytest.mark.parametrize("route, frame_type", list(cases()))
+def test_socket_frame_survives_hostile_values(route, frame_type, socket_world, log_guard):
+    loop = LoopThread()
+    socket = Socket(loop, route, socket_world, log_guard)
+    fuzz = SocketFuzz(socket, frame_type)
+    # A frame without fields, or whose handler is the same code as an earlier type's (fuzzed
+    # there), gets a hostile extra key; the frame as a whole is fuzzed under "whole frame".
+    if frame_type == "*":
+        slots = list(WHOLE_FRAME)
+    elif same_handler_as(route.consumer, frame_type):
+        slots = ["key"]
+    else:
+        slots = list(fuzz.fields) or ["key"]
+    try:
+        def one(slot, value):
+            fuzz.check(slot, value)
+
+        check = given(slot=st.sampled_from(slots), value=H.hostile())(one)
+        for slot in slots:
+            for value in H.canonical():
+                check = example(slot=slot, value=value)(check)
+        with override_settings(FIKO_CHAT_TYPING=True):
+            fuzz_settings(scale=len(slots))(check)()
+    finally:
+        socket.close()
+        loop.close()
