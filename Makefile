@@ -4,6 +4,8 @@
 #   make run PORT=8010    the same on another port
 #   make test             the whole suite (PostgreSQL/Redis tests need DATABASE_URL/REDIS_URL)
 #   make migrate | seed | token | venv
+#   make bench            Fiko vs the Channels tutorial peer and raw websockets (bench/README.md;
+#                         needs PostgreSQL and Redis; BENCH_SCALE=0.1 BENCH_SECONDS=5 for a quick run)
 #
 # SQLite and the in-memory channel layer unless DATABASE_URL / REDIS_URL are set.
 
@@ -19,7 +21,7 @@ STAMP := $(VENV)/.installed-requirements
 # Development only: the dev secret key is accepted when DEBUG is on.
 DEV_ENV := DEBUG=$${DEBUG:-true} PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)}
 
-.PHONY: run test venv migrate seed token
+.PHONY: run test venv migrate seed token bench
 
 run: migrate seed
 	@$(DEV_ENV) $(BIN)/python manage.py print_demo_token --base-url http://$(HOST):$(PORT)
@@ -49,3 +51,6 @@ seed: migrate
 
 token: venv
 	@$(DEV_ENV) $(BIN)/python manage.py print_demo_token --base-url http://$(HOST):$(PORT)
+
+bench: venv
+	@$(BIN)/python bench/run.py

@@ -1,0 +1,2 @@
+"""No HTTP pages: the benchmark only opens sockets."""
+urlpatterns = []
