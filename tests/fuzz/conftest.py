@@ -24,7 +24,7 @@ from integrations.platform_sim.server import PlatformSim
 from .world import STATS, LogGuard, make_world
 
 settings.register_profile(
-    "fuzz", max_examples=4, deadline=None, database=None, derandomize=True, print_blob=False,
+    "fuzz", max_examples=2, deadline=None, database=None, derandomize=True, print_blob=False,
     report_multiple_bugs=True, suppress_health_check=list(HealthCheck),
     phases=(Phase.explicit, Phase.generate, Phase.shrink),
 )

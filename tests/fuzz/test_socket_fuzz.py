@@ -67,12 +67,21 @@ class LoopThread:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
+        self.ending: list[asyncio.Task] = []
+
+    def finish_later(self, comm) -> None:
+        """End a socket in the background (call from the loop). A consumer the server closed
+        at once may still be connecting its channel-layer client, and a redis-py connection
+        cancelled mid-handshake takes its socket timeout to give up: these waits overlap
+        instead of adding up."""
+        self.ending.append(asyncio.ensure_future(finish(comm)))
 
     def run(self, coroutine, timeout: float = 60):
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def close(self):
         async def release():
+            await asyncio.gather(*self.ending)
             layer = get_channel_layer()
             if hasattr(layer, "close_pools"):
                 await layer.close_pools()
@@ -81,11 +90,47 @@ class LoopThread:
             presence._async_clients.clear()
 
         try:
-            self.run(release(), timeout=10)
+            self.run(release(), timeout=30)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(5)
             self.loop.close()
+
+
+async def finish(comm) -> None:
+    """End the application behind ``comm`` whatever state it is in (closed by the server,
+    crashed, still open), so no task or database connection outlives the test."""
+    try:
+        await comm.disconnect(timeout=5)
+    except BaseException:  # noqa: BLE001 - the application's own exception was already reported
+        pass
+    if not comm.future.done():
+        comm.future.cancel()
+
+
+async def receive(comm, timeout: float = 10) -> dict:
+    """The application's next message; raises its exception as soon as it crashes (the
+    communicator's own receive only notices at the end of the timeout), TimeoutError if it
+    says nothing for ``timeout`` seconds."""
+    getter = asyncio.ensure_future(comm.output_queue.get())
+    done, _ = await asyncio.wait({getter, comm.future}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    if getter in done:
+        return getter.result()
+    getter.cancel()
+    if comm.future.done():
+        comm.future.result()  # the application's exception
+        raise RuntimeError("the application returned without closing the socket")
+    raise asyncio.TimeoutError
+
+
+async def connect(comm, timeout: float = 10) -> dict:
+    """Send the handshake; the application's answer (``websocket.accept`` or ``websocket.close``)."""
+    await comm.send_input({"type": "websocket.connect"})
+    return await receive(comm, timeout)
+
+
+def crash(exc: BaseException) -> str:
+    return f"the application raised {type(exc).__name__}: {str(exc)[:120]}"
 
 
 class Socket:
@@ -120,11 +165,17 @@ class Socket:
         frames = []
         while True:
             try:
-                output = await self.comm.receive_output(timeout=10)
+                output = await receive(self.comm)
             except asyncio.TimeoutError:
-                self.comm = None  # the communicator cancelled the application
+                self.loop.finish_later(self.comm)
+                self.comm = None
                 return frames, "no pong within 10 s"
+            except Exception as exc:  # noqa: BLE001
+                self.loop.finish_later(self.comm)
+                self.comm = None
+                return frames, crash(exc)
             if output["type"] == "websocket.close":
+                self.loop.finish_later(self.comm)
                 self.comm = None
                 return frames, f"socket closed with {output.get('code')}"
             if output["type"] != "websocket.send":
@@ -139,10 +190,10 @@ class Socket:
 
     async def _open(self):
         if self.comm is not None:
-            await self.comm.disconnect()
+            await finish(self.comm)
         self.comm = WebsocketCommunicator(application, self.path())
-        connected, _ = await self.comm.connect(timeout=10)
-        assert connected, f"could not connect to {self.route}"
+        answer = await connect(self.comm)
+        assert answer["type"] == "websocket.accept", f"could not connect to {self.route}: {answer}"
         STATS["sockets"] += 1
         self.used = 0
         hello = [json.dumps({"type": "join_chat", "chat_id": self.own("conversation")})] if self.multiplexed else []
@@ -162,7 +213,7 @@ class Socket:
 
     def close(self):
         if self.comm is not None:
-            self.loop.run(self.comm.disconnect())
+            self.loop.run(finish(self.comm))
             self.comm = None
 
 
@@ -288,4 +339,81 @@ def test_socket_frame_survives_hostile_values(route, frame_type, socket_world, l
             fuzz_settings(scale=len(slots))(check)()
     finally:
         socket.close()
+        loop.close()
+
+
+def connect_cases():
+    for route in socket_routes():
+        yield pytest.param(route, "token", id=f"{route} ?token=")
+        for name in re.findall(r"\{([^}]+)\}", route.path):
+            yield pytest.param(route, name, id=f"{route} {{{name}}}")
+
+
+@pytest.mark.parametrize("route, slot", list(connect_cases()))
+def test_socket_connect_survives_hostile_token_and_path(route, slot, socket_world, log_guard, settings):
+    """A hostile token (``?token=``) or path id (``/ws/chat/<id>/``): the socket is accepted,
+    told why in an error frame and closed with 1008 (token) or 4404 (not found) — never an
+    exception, a ``server_error`` or a 1011, whatever the value.
+
+    The handshake does not involve the channel layer, so this test uses the in-memory one: a
+    consumer refused at once is still connecting its Redis client when it ends, and redis-py
+    takes its socket timeout (seconds) to give up a connection cancelled mid-handshake."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    loop = LoopThread()
+    socket = Socket(loop, route, socket_world, log_guard)
+    expected = 1008 if slot == "token" else 4404
+
+    async def attempt(url: str):
+        comm = WebsocketCommunicator(application, url)
+        STATS["sockets"] += 1
+        try:
+            return await exchange(comm)
+        except asyncio.TimeoutError:
+            return [], "no answer within 10 s"
+        except Exception as exc:  # noqa: BLE001
+            return [], crash(exc)
+        finally:
+            loop.finish_later(comm)
+
+    async def exchange(comm):
+        if (await connect(comm))["type"] != "websocket.accept":
+            return [], "refused at the handshake (browsers would see no code)"
+        await comm.send_to(text_data='{"type":"ping"}')
+        STATS["frames"] += 1
+        frames = []
+        while True:
+            output = await receive(comm)
+            if output["type"] == "websocket.close":
+                code = output.get("code")
+                return frames, None if code == expected else f"closed with {code}, expected {expected}"
+            if output["type"] == "websocket.send":
+                frame = json.loads(output["text"])
+                if frame.get("type") == "pong":
+                    return frames, f"stayed open (expected a close with {expected})"
+                frames.append(frame)
+
+    def one(value):
+        value = value.value
+        if isinstance(value, H.Ref):
+            value = socket_world.resolve(value, id_kind(slot) or "conversation", "customer")
+        text = H.path_segment(value).replace("%2F", "%252F")  # one segment, as in a URL
+        if slot == "token":
+            url = f"{socket.path().split('?')[0]}?token={text}"
+        else:
+            url = socket.path().replace(f"/{socket.own(id_kind(slot) or 'conversation')}/", f"/{text}/", 1)
+        log_guard.take()
+        frames, problem = loop.run(attempt(url))
+        problems = [(SocketBroken, problem)] if problem else []
+        codes = [f.get("code") for f in frames if f.get("type") == "error"]
+        if "server_error" in codes:
+            problems.insert(0, (ServerError, f"server_error: {frames}"))
+        problems += [(TracebackLogged, line) for line in log_guard.bad(log_guard.take())]
+        fail(problems, f"{route} {slot}={H.short(value)}")
+
+    check = given(value=H.hostile())(one)
+    for value in H.canonical():
+        check = example(value=value)(check)
+    try:
+        fuzz_settings()(check)()
+    finally:
         loop.close()
