@@ -11,7 +11,9 @@ that does not exist). Query strings, paths and multipart bodies take the same va
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from urllib.parse import quote_from_bytes
 
 from hypothesis import strategies as st
@@ -53,7 +55,8 @@ def lists_nested(depth: int):
     return value
 
 
-BIG = 9223372036854775808  # 2**63: one past PostgreSQL bigint
+BIGINT_MAX = 2**63 - 1
+BIG = BIGINT_MAX + 1  # one past PostgreSQL bigint
 
 # --- the catalogue: each kind the issue names, a few values each -----------------------------------
 CATALOGUE: dict[str, list] = {
@@ -110,6 +113,31 @@ def _has_bad_char(value) -> bool:
     if isinstance(value, dict):
         return any(_has_bad_char(k) or _has_bad_char(v) for k, v in value.items())
     return False
+
+
+def bad_id(value) -> bool:
+    """A value that ``int()`` (or ``Decimal``) would read as an id but the SPEC refuses: other
+    scripts' digits, a sign, spaces, ``_``, an exponent; or a number past bigint."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value < 0 or value > BIGINT_MAX
+    if not isinstance(value, str):
+        return False
+    if re.fullmatch(r"[0-9]+", value):
+        return len(value) > 19 or int(value) > BIGINT_MAX
+    if len(value) > 100:
+        return False  # not read as a number by anything (nor worth int()'s digit limit)
+    try:
+        int(value)
+        return True
+    except ValueError:
+        pass
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, ValueError):
+        return False
+    return number.is_finite() and number == number.to_integral_value()
 
 
 def short(value, limit: int = 60) -> str:

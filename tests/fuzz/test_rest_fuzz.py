@@ -30,7 +30,7 @@ from fiko.tokens import customer_tokens_for, staff_tokens_for
 from . import hostile as H
 from .conftest import fuzz_settings
 from .rest_surface import WRITE_METHODS, Operation, Slot, operations, thawed, unserved_methods
-from .world import (STATS, BadAnswer, ForeignIdAnswered, NoErrorCode, NotInvalidJSON, ScriptURLAccepted,
+from .world import (STATS, BadAnswer, BadIdAccepted, ForeignIdAnswered, NoErrorCode, NotInvalidJSON, ScriptURLAccepted,
                     ServerError, TracebackLogged, WrongStatus, WroteOnReject, fail, id_kind, snapshot, snapshot_diff)
 
 pytestmark = pytest.mark.fuzz
@@ -144,7 +144,7 @@ class Rest:
             content_type = "application/json"
             document = self.base_body(op, actor)
             if slot.where == "body":
-                resolved = self.resolve(value, slot.name.split(".")[-1].rstrip("[]"), template, actor)
+                resolved = self.resolve(value, _leaf(slot.name), template, actor)
                 _set(document, slot.name, resolved, thawed(slot.schema))
             elif slot.where == "raw":
                 document = self.resolve(value, "id", template, actor)
@@ -205,6 +205,11 @@ class Rest:
         if (slot.where == "path" and isinstance(value, H.Ref) and value.whose == "other"
                 and id_kind(slot.name, op.template) and status != 404):
             problems.append((ForeignIdAnswered, "another workspace's id is not answered like a missing one (404)"))
+        names_a_row = slot.where == "path" or _leaf(slot.name) not in ("id", "pk")  # reference.id is not ours
+        if names_a_row and slot.where in ("path", "query", "body") and id_kind(_leaf(slot.name), op.template) \
+                and H.bad_id(value):
+            if status < 400 or status >= 500:
+                problems.append((BadIdAccepted, "read as an id instead of refused (400/404)"))
         if (slot.where == "body" and slot.name.endswith("url") and isinstance(value, str)
                 and SCRIPT_URL.match(value) and 200 <= status < 300):
             problems.append((ScriptURLAccepted, "a script URL was accepted as media"))
@@ -232,6 +237,11 @@ def _refused_json(slot: Slot, value) -> bool:
         depth = 1 + slot.name.count(".") + slot.name.count("[]")
         return H.is_invalid_json(value, depth=depth)
     return False
+
+
+def _leaf(name: str) -> str:
+    """``tag_ids[]`` -> ``tag_ids``; ``reference.id`` -> ``id``."""
+    return name.split(".")[-1].removesuffix("[]")
 
 
 def _as_key(value) -> str:

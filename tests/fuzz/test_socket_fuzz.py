@@ -38,7 +38,7 @@ from fiko.asgi import application
 from . import hostile as H
 from .conftest import fuzz_settings
 from .socket_surface import frame_fields, frame_types, same_handler_as, socket_routes
-from .world import (STATS, BadAnswer, NotInvalidJSON, ScriptURLAccepted, ServerError, SocketBroken,
+from .world import (STATS, BadAnswer, BadIdAccepted, NotInvalidJSON, ScriptURLAccepted, ServerError, SocketBroken,
                     TracebackLogged, WroteOnReject, fail, id_kind, make_world, snapshot, snapshot_diff)
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db(transaction=True)]
@@ -294,6 +294,8 @@ class SocketFuzz:
         too_long = len(text.encode()) > MAX_FRAME_BYTES and "too_long" in codes  # the size check comes first
         if refused and "invalid_json" not in codes and not too_long:
             problems.append((NotInvalidJSON, f"answered {codes or [f.get('type') for f in frames]}"))
+        if slot not in WHOLE_FRAME and id_kind(slot.split(".")[-1]) and H.bad_id(value) and not errors:
+            problems.append((BadIdAccepted, f"read as an id instead of refused: answered {[f.get('type') for f in frames]}"))
         if errors:
             socket.rows = snapshot()
             changed = snapshot_diff(before, socket.rows)

@@ -160,6 +160,11 @@ class ForeignIdAnswered(Violation):
     """Another workspace's id answered differently from a missing one."""
 
 
+class BadIdAccepted(Violation):
+    """An id in other scripts' digits, with a sign, a space or ``_``, or past bigint, read as
+    an id instead of refused (``/api/tags/%D9%A1/`` deleting tag 1)."""
+
+
 class ScriptURLAccepted(Violation):
     """A javascript:/data: URL stored as media."""
 
