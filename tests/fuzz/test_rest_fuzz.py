@@ -13,7 +13,12 @@ endpoint has to deal with. Invariants, per request:
 - nothing at ERROR or with a traceback in the log;
 - a body that is not acceptable JSON (deeper than 32 levels, a lone surrogate, a NUL) is a 400
   ``invalid_json``; another workspace's id in the path is answered like a missing one (404);
-  a ``javascript:``/``data:`` URL is never accepted as a media URL.
+  an id in other scripts' digits, signed, spaced or past bigint is refused, not read as an id;
+  a ``javascript:``/``data:`` URL is never accepted as a media URL; no answer echoes a lone
+  surrogate or a NUL.
+
+Also generated from the URL conf: every method a route does not serve (a JSON 405) and every
+API route with a segment too many (a JSON 404).
 """
 from __future__ import annotations
 

@@ -12,11 +12,15 @@ the whole frame replaced). After each hostile frame the test sends ``ping``; inv
 - a frame that is not acceptable JSON (deeper than 32 levels, a lone surrogate or a NUL) is
   answered ``invalid_json`` (or ``too_long`` when it is over the frame limit);
 - a frame answered with an error changed no row; a ``javascript:``/``data:`` URL never comes
-  back as a stored message's media;
+  back as a stored message's media; an id in other scripts' digits, signed, spaced or past
+  bigint is refused, not read as an id;
+- error frames carry ``error``, ``message`` and ``code``, and nothing echoes a lone surrogate;
 - nothing at ERROR or with a traceback in the log.
 
-A socket takes at most 40 frames here (the per-socket burst; nothing waits for the bucket to
-refill): past that, the next case opens a fresh socket.
+Typing is switched on (``FIKO_CHAT_TYPING``) so that ``typing`` frames are parsed, not dropped.
+A socket takes at most 38 frames here (under the per-socket burst of 40; nothing waits for the
+bucket to refill): past that, the next case opens a fresh socket. The handshake itself gets
+hostile tokens and path ids in ``test_socket_connect_survives_hostile_token_and_path``.
 """
 from __future__ import annotations
 
@@ -295,7 +299,8 @@ class SocketFuzz:
         if refused and "invalid_json" not in codes and not too_long:
             problems.append((NotInvalidJSON, f"answered {codes or [f.get('type') for f in frames]}"))
         if slot not in WHOLE_FRAME and id_kind(slot.split(".")[-1]) and H.bad_id(value) and not errors:
-            problems.append((BadIdAccepted, f"read as an id instead of refused: answered {[f.get('type') for f in frames]}"))
+            answered = [f.get("type") for f in frames]
+            problems.append((BadIdAccepted, f"read as an id instead of refused: answered {answered}"))
         if errors:
             socket.rows = snapshot()
             changed = snapshot_diff(before, socket.rows)
