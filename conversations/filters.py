@@ -6,7 +6,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from customers.models import Source
 from fiko.errors import InvalidInput
-from fiko.filtering import ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter
+from fiko.filtering import IdFilter, ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter
 from fiko.inputs import id_or_none, parse_int
 from fiko.search_normalize import search_words, variant_pattern
 
@@ -106,7 +106,7 @@ class ConversationFilter(django_filters.FilterSet):
     tags = ListFilter(method="filter_tags")
     assignee = AssigneeFilter()
     is_archived = _ArchivedFilter()
-    customer_id = django_filters.NumberFilter(field_name="customer_id")
+    customer_id = IdFilter(field_name="customer_id")
     date_from = MomentFilter(field_name="created_at")
     date_to = MomentFilter(field_name="created_at", end=True)
     order_by = StrictOrderingFilter(fields=ORDER_FIELDS)

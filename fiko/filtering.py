@@ -63,7 +63,9 @@ def apply_filterset(filterset_class, data, queryset, *, request=None, extra_allo
 
 
 class ListField(forms.Field):
-    """Accepts repeated values and comma-separated strings."""
+    """Accepts repeated values and comma-separated strings (items trimmed)."""
+
+    strip_items = True
 
     def to_python(self, value):
         if value in (None, "", []):
@@ -71,7 +73,8 @@ class ListField(forms.Field):
         values = value if isinstance(value, (list, tuple)) else [value]
         out = []
         for item in values:
-            out.extend(part.strip() for part in str(item).split(",") if part.strip())
+            parts = str(item).split(",")
+            out.extend(part.strip() if self.strip_items else part for part in parts if part.strip())
         return out
 
 
@@ -89,11 +92,34 @@ class ListFilter(django_filters.Filter):
 
 
 class IntListField(ListField):
+    strip_items = False  # an id is exactly ASCII digits: " 1" names nothing
+
     def to_python(self, value):
         ids = [id_or_none(item) for item in super().to_python(value)]
         if None in ids:
             raise forms.ValidationError("must be a list of integer ids.")
         return ids
+
+
+class IdField(forms.CharField):
+    def __init__(self, *args, **kwargs):
+        kwargs["strip"] = False  # an id is exactly ASCII digits
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in ("", None):
+            return None
+        object_id = id_or_none(value)
+        if object_id is None:
+            raise forms.ValidationError("must be an integer id.")
+        return object_id
+
+
+class IdFilter(django_filters.Filter):
+    """One object id (ASCII digits, within bigint)."""
+
+    field_class = IdField
 
 
 class IntListFilter(ListFilter):
