@@ -33,12 +33,28 @@ class Raw:
 @dataclass(frozen=True)
 class Ref:
     """A real id, resolved per request: ``other`` = the same kind of row in another workspace,
-    ``missing`` = an id no row has, ``own`` = the caller's own row."""
+    ``missing`` = an id no row has, ``own`` = the caller's own row. ``form`` spells it the way
+    ``int()`` reads but the SPEC refuses (``arabic`` ١٢, ``fullwidth`` １２, ``plus`` +12,
+    ``space`` " 12"): tied to a real row, so reading it as an id is seen whatever ids the
+    database handed out."""
 
     whose: str
+    form: str = ""
 
     def __repr__(self):
-        return f"Ref({self.whose})"
+        return f"Ref({self.whose}{', ' + self.form if self.form else ''})"
+
+
+_DIGITS = {"arabic": 0x0660, "fullwidth": 0xFF10}
+
+
+def spell(number: int, form: str):
+    """``number`` in ``form`` (see Ref); the number itself when there is no form."""
+    if not form:
+        return number
+    if form in _DIGITS:
+        return "".join(chr(_DIGITS[form] + int(d)) for d in str(number))
+    return {"plus": f"+{number}", "space": f" {number}"}[form]
 
 
 def nested(depth: int, kind: str = "[") -> Raw:
@@ -65,7 +81,8 @@ CATALOGUE: dict[str, list] = {
     "deep_nesting": [nested(1000), nested(33, "{"), lists_nested(33)],
     "lone_surrogate": ["\ud800", "a\udfffb"],
     "nul": ["\x00", "a\x00b"],
-    "unicode_digits": ["²", "١", "１", "+1", " 1", "1_0"],
+    "unicode_digits": ["²", "1_0", Ref("own", "arabic"), Ref("own", "fullwidth"), Ref("own", "plus"),
+                       Ref("own", "space")],
     "out_of_range_number": [-1, 0, BIG, str(BIG), Raw("1e999", "1e999")],
     "out_of_range_date": ["9999-12-31", "9999-12-31T23:59:59-23:59", "0000-01-01", "2024-13-45",
                           "0001-01-01T00:00:00+23:59"],

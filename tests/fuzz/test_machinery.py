@@ -65,6 +65,13 @@ def test_wire_encodings_keep_hostile_characters():
     assert H.path_segment("١") == "%D9%A1"
 
 
+def test_spelled_ids_are_read_by_int_and_refused_by_the_rule():
+    spelled = [H.spell(12, form) for form in ("arabic", "fullwidth", "plus", "space")]
+    assert spelled == ["١٢", "１２", "+12", " 12"]
+    assert all(int(text) == 12 and H.bad_id(text) for text in spelled)
+    assert not H.bad_id("12") and not H.bad_id(12) and H.bad_id(str(H.BIG)) and H.bad_id(-1)
+
+
 def test_the_suite_sends_more_http_cases_than_the_probe():
     """Explicit examples alone (every catalogue value on every REST slot) outnumber the probe's
     4,238 HTTP cases; generated values and the webhooks come on top."""

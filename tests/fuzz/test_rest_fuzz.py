@@ -72,14 +72,14 @@ class Rest:
                         "customer": customer_tokens_for(world.own.web_customer)["refresh"]}
 
     # --- values --------------------------------------------------------------------------------
-    def resolve(self, value, name: str, template: str, actor: str, as_text: bool = False):
+    def resolve(self, value, name: str, template: str, actor: str):
+        """``value`` with its Refs replaced by the ids they stand for (the kind ``name`` names)."""
         if isinstance(value, H.Ref):
-            resolved = self.world.resolve(value, id_kind(name, template) or "conversation", actor)
-            return str(resolved) if as_text else resolved
+            return self.world.resolve(value, id_kind(name, template) or "conversation", actor)
         if isinstance(value, list):
-            return [self.resolve(v, name, template, actor, as_text) for v in value]
+            return [self.resolve(v, name, template, actor) for v in value]
         if isinstance(value, dict):
-            return {k: self.resolve(v, name, template, actor, as_text) for k, v in value.items()}
+            return {k: self.resolve(v, name, template, actor) for k, v in value.items()}
         return value
 
     def valid(self, name: str, schema: dict, template: str, actor: str, op: Operation):
@@ -122,42 +122,34 @@ class Rest:
 
     # --- one request ---------------------------------------------------------------------------
     def request(self, op: Operation, slot: Slot, value, actor: str):
-        template, path_values = op.template, {}
+        template = op.template
+        resolved = self.resolve(value, _leaf(slot.name) or "id", template, actor)  # Refs become real ids
+        path = template
         for name in re.findall(r"\{([^}]+)\}", template):
             if slot.where == "path" and slot.name == name:
                 # One segment: a "/" the server would decode into a separator stays a character.
-                text = self.resolve(value, name, template, actor, as_text=True)
-                segment = H.path_segment(text).replace("%2F", "%252F")
+                segment = H.path_segment(resolved).replace("%2F", "%252F")
             elif id_kind(name, template):
                 segment = str(self.world.resolve(H.Ref("own"), id_kind(name, template), actor))
             else:
                 segment = "media/fuzz.png"
-            path_values[name] = segment
-        path = template
-        for name, segment in path_values.items():
             path = path.replace("{" + name + "}", segment)
-
-        query = []
         if slot.where == "query":
-            resolved = self.resolve(value, slot.name, template, actor, as_text=True)
-            query = [(slot.name, raw) for raw in H.query_values(resolved)]
-        if query:
-            path += "?" + H.query_string(query)
+            path += "?" + H.query_string([(slot.name, raw) for raw in H.query_values(resolved)])
 
         body, content_type = b"", None
         if op.content_type == "application/json":
             content_type = "application/json"
             document = self.base_body(op, actor)
             if slot.where == "body":
-                resolved = self.resolve(value, _leaf(slot.name), template, actor)
                 _set(document, slot.name, resolved, thawed(slot.schema))
             elif slot.where == "raw":
-                document = self.resolve(value, "id", template, actor)
+                document = resolved
             elif slot.where == "key":
-                document[_as_key(value)] = 1
+                document[_as_key(resolved)] = 1
             body = H.dumps(document)
         elif op.content_type == "multipart/form-data":
-            body, content_type = _multipart(slot, value)
+            body, content_type = _multipart(slot, resolved)
 
         headers = {"HTTP_ACCEPT": "application/json"} if op.template.startswith("/api/") else {}  # a REST client
         if actor == "staff":
@@ -182,8 +174,10 @@ class Rest:
         self.rows = None
         self.guard.take()
         response = self.request(op, slot, value, actor)
+        resolved = self.resolve(value, _leaf(slot.name) or "id", op.template, actor)
         status = response.status_code
-        where = f"{op} {slot}={H.short(value)} as {actor} -> {status}"
+        shown = H.short(value) + (f" ({H.short(resolved)})" if isinstance(value, H.Ref) else "")
+        where = f"{op} {slot}={shown} as {actor} -> {status}"
         problems = []
         if status >= 500:
             STATS["5xx"] += 1
@@ -207,12 +201,12 @@ class Rest:
         if status < 500 and op.content_type == "application/json" and _refused_json(slot, value):
             if status != 400 or not isinstance(payload, dict) or payload.get("code") != "invalid_json":
                 problems.append((NotInvalidJSON, f"not refused as invalid_json: {response.content[:100]!r}"))
-        if (slot.where == "path" and isinstance(value, H.Ref) and value.whose == "other"
+        if (slot.where == "path" and isinstance(value, H.Ref) and value.whose == "other" and not value.form
                 and id_kind(slot.name, op.template) and status != 404):
             problems.append((ForeignIdAnswered, "another workspace's id is not answered like a missing one (404)"))
         names_a_row = slot.where == "path" or _leaf(slot.name) not in ("id", "pk")  # reference.id is not ours
         if names_a_row and slot.where in ("path", "query", "body") and id_kind(_leaf(slot.name), op.template) \
-                and H.bad_id(value):
+                and H.bad_id(resolved):
             if status < 400 or status >= 500:
                 problems.append((BadIdAccepted, "read as an id instead of refused (400/404)"))
         if (slot.where == "body" and slot.name.endswith("url") and isinstance(value, str)
@@ -252,7 +246,7 @@ def _leaf(name: str) -> str:
 def _as_key(value) -> str:
     if isinstance(value, str):
         return value
-    return H.text_bytes(value).decode("utf-8", "surrogatepass") if not isinstance(value, H.Ref) else "id"
+    return H.text_bytes(value).decode("utf-8", "surrogatepass")
 
 
 def _set(document: dict, dotted: str, value, schema: dict):
@@ -277,14 +271,14 @@ def _multipart(slot: Slot, value) -> tuple[bytes, str]:
     boundary = "fuzzboundary7MA4YWxkTrZu0gW"
     content, filename, field_value = b"%PDF-1.4 fuzz", b"fuzz.pdf", None
     if slot.where == "file" and slot.name.endswith(".filename"):
-        filename = H.text_bytes(value if not isinstance(value, H.Ref) else "1")
+        filename = H.text_bytes(value)
     elif slot.where == "file":
-        content = H.text_bytes(value if not isinstance(value, H.Ref) else "1")
+        content = H.text_bytes(value)
     elif slot.where == "body":
-        field_value = H.text_bytes(value if not isinstance(value, H.Ref) else "1")
+        field_value = H.text_bytes(value)
     content_type = f"multipart/form-data; boundary={boundary}"
     if slot.where == "raw":
-        return H.text_bytes(value if not isinstance(value, H.Ref) else "1"), content_type
+        return H.text_bytes(value), content_type
     name = (slot.name.split(".")[0] or "file").encode()
     if field_value is not None:
         part = b'Content-Disposition: form-data; name="' + name + b'"\r\n\r\n' + field_value

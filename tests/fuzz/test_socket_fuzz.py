@@ -243,9 +243,15 @@ class SocketFuzz:
             return True
         return None
 
-    def frame(self, slot: str, value):
+    def resolve(self, slot: str, value):
+        """Refs become the real ids they stand for (the web chat's, for staff and customer)."""
         if isinstance(value, H.Ref):
-            value = self.socket.world.resolve(value, id_kind(slot.split(".")[-1]) or "conversation", "customer")
+            return self.socket.world.resolve(value, id_kind(slot.split(".")[-1]) or "conversation", "customer")
+        return value
+
+    def frame(self, slot: str, value) -> tuple[str, bool]:
+        """The frame's text with ``value`` in ``slot``, and whether it must be refused as
+        invalid JSON."""
         frame = {"type": self.frame_type if self.frame_type != "*" else "ping"}
         for name in self.fields:
             if "." not in name and self.valid(name) is not None:
@@ -253,7 +259,9 @@ class SocketFuzz:
         if slot == "type":
             frame = {"type": value}
         elif slot == "key":
-            frame[value if isinstance(value, str) else H.text_bytes(value).decode("utf-8", "surrogatepass")] = 1
+            key = value if isinstance(value, str) else H.text_bytes(value).decode("utf-8", "surrogatepass")
+            frame[key] = 1
+            return H.dumps(frame).decode(), H.is_invalid_json(key)
         elif slot == "raw":
             return H.dumps(value).decode(), H.is_invalid_json(value, depth=0)
         elif "." in slot:
@@ -262,12 +270,10 @@ class SocketFuzz:
             return H.dumps(frame).decode(), H.is_invalid_json(value, depth=2)
         else:
             frame[slot] = value
-        if slot == "key":
-            return H.dumps(frame).decode(), H.is_invalid_json(next(reversed(frame)))
         return H.dumps(frame).decode(), H.is_invalid_json(value, depth=1)
 
     def check(self, slot: str, hostile: H.Hostile):
-        value = hostile.value
+        value = self.resolve(slot, hostile.value)
         text, refused = self.frame(slot, value)
         socket = self.socket
         before = socket.rows or snapshot()
@@ -280,7 +286,8 @@ class SocketFuzz:
             may_pong = False
         frames, broken = socket.case(text, self.rejoin, may_pong=may_pong)
         self.rejoin = any(frame.get("type") == "left" for frame in frames)  # leave_chat worked: join again
-        where = f"{socket.route} {self.frame_type} {slot}={H.short(value)}"
+        shown = H.short(hostile.value) + (f" ({H.short(value)})" if isinstance(hostile.value, H.Ref) else "")
+        where = f"{socket.route} {self.frame_type} {slot}={shown}"
         errors = [f for f in frames if f.get("type") == "error"]
         codes = [f.get("code") for f in errors]
         problems = []

@@ -139,7 +139,9 @@ class Webhook:
         if not isinstance(value, H.Ref):
             return value
         if value.whose == "missing":
-            return MISSING_ID
+            return H.spell(MISSING_ID, value.form)
+        if value.whose == "own":  # our customer's platform id, spelled in other digits
+            return H.spell(int(self.world.own.customer.external_id), value.form)
         other = self.world.other
         names = [key for key in path if isinstance(key, str)]
         if self.platform == "instagram":

@@ -19,7 +19,7 @@ from integrations.models import Channel
 from tests.factories import make_conversation, make_customer, make_user, make_workspace
 from workspaces.models import Membership, Workspace
 
-from .hostile import Ref
+from .hostile import Ref, spell
 
 # --- counters (printed by conftest.pytest_terminal_summary) -------------------------------------------
 STATS: Counter = Counter()
@@ -77,15 +77,17 @@ class World:
     staff_token: str
     customer_token: str
 
-    def resolve(self, ref: Ref, kind: str, actor: str = "staff") -> int:
+    def resolve(self, ref: Ref, kind: str, actor: str = "staff"):
+        """The id ``ref`` stands for (spelled in ``ref.form``, if any); a customer's rows are
+        their web chat."""
         if ref.whose == "missing":
-            return MISSING_ID
+            return spell(MISSING_ID, ref.form)
         side = self.other if ref.whose == "other" else self.own
         if actor == "customer" and kind == "conversation":
-            return side.web_conversation.pk
+            return spell(side.web_conversation.pk, ref.form)
         if actor == "customer" and kind == "message":
-            return side.web_message.pk
-        return side.ids[kind]
+            return spell(side.web_message.pk, ref.form)
+        return spell(side.ids[kind], ref.form)
 
 
 def make_world() -> World:
