@@ -1,61 +1,21 @@
 """``parse_update`` on generated input (no database): any field of a real update replaced by
 any JSON value never raises, and whatever it accepts fits the columns it goes into."""
-import json
-
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from conversations.models import Message
 from customers.models import Customer
 from integrations.models import InboundEvent
 from integrations.telegram.parsing import Ignored, TelegramMessage, parse_update
 from tests.integrations.conftest import load_fixture
+from tests.integrations.payload_mutations import column_max, json_values, mutated
 
 FIXTURES = ["text.json", "photo.json", "voice.json", "video.json", "document.json", "sticker.json", "reply.json",
             "edited_message.json", "location.json", "group_message.json", "callback_query.json"]
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False)
-    | st.text(max_size=300) | st.sampled_from(["\x00", "a\x00b", "9" * 200, "x" * 5000]),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
-    max_leaves=12,
-)
-
-
-def paths(value, prefix=()):
-    """Every (path, value) in a JSON document, the root included."""
-    yield prefix
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from paths(child, (*prefix, index))
-
-
-def replaced(document, path, value):
-    if not path:
-        return value
-    copy = json.loads(json.dumps(document))
-    target = copy
-    for step in path[:-1]:
-        target = target[step]
-    target[path[-1]] = value
-    return copy
-
-
-@st.composite
-def mutated_updates(draw):
-    document = load_fixture("telegram", draw(st.sampled_from(FIXTURES)))
-    path = draw(st.sampled_from(list(paths(document))))
-    return replaced(document, path, draw(json_values))
-
-
-def column_max(model, name):
-    return model._meta.get_field(name).max_length
+mutated_updates = mutated([load_fixture("telegram", name) for name in FIXTURES], json_values())
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_updates())
+@given(mutated_updates)
 def test_any_field_of_any_type_never_raises_and_what_is_accepted_fits_the_columns(payload):
     result = parse_update(payload)
     assert isinstance(result, (TelegramMessage, Ignored))
