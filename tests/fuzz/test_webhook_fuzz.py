@@ -254,3 +254,37 @@ def test_webhook_of_another_workspace_channel_is_refused(platform, webhook_world
     response = hook.client.post(path, data=body, content_type="application/json", headers=headers)
     assert response.status_code == 403
     assert snapshot_diff(before, snapshot()) == []
+
+
+@pytest.mark.parametrize("param", ["hub.mode", "hub.verify_token", "hub.challenge"])
+def test_instagram_subscription_check_survives_hostile_values(param, webhook_world, log_guard):
+    """GET with ``hub.*`` parameters (the right verify token, one parameter hostile): never a
+    5xx or a traceback, and a challenge is echoed as plain text, never as something a browser
+    would render."""
+    channel = webhook_world.own.instagram
+    client = Client(raise_request_exception=False)
+    good = {"hub.mode": "subscribe", "hub.verify_token": channel.verify_token, "hub.challenge": "1158201444"}
+
+    def hook_value(value):
+        return H.spell(int(channel.pk), value.form) if isinstance(value, H.Ref) else value
+
+    def one(value):
+        raw = {**{k: v.encode() for k, v in good.items()}, param: H.text_bytes(hook_value(value.value))}
+        query = H.query_string(list(raw.items()))
+        log_guard.take()
+        STATS["webhook"] += 1
+        response = client.get(f"/integrations/instagram/{channel.pk}/webhook/?{query}")
+        where = f"GET instagram webhook {param}={H.short(value.value)} -> {response.status_code}"
+        problems = []
+        if response.status_code >= 500:
+            STATS["5xx"] += 1
+            problems.append((ServerError, "server error"))
+        problems += [(TracebackLogged, line) for line in log_guard.bad(log_guard.take())]
+        if response.status_code == 200 and not response["Content-Type"].startswith("text/plain"):
+            problems.append((BadAnswer, f"challenge answered as {response['Content-Type']}"))
+        fail(problems, where)
+
+    check = given(value=H.hostile())(one)
+    for value in H.canonical():
+        check = example(value=value)(check)
+    fuzz_settings()(check)()
