@@ -78,7 +78,7 @@ def _workspace(ref):
     if ref is None or ref == "" or isinstance(ref, bool) or not isinstance(ref, (int, str)):
         raise InvalidInput("workspace (id or slug) is required", field="workspace")
     if isinstance(ref, str):
-        ref = _text(ref, "workspace", max_length=64, required=True)
+        _text(ref, "workspace", max_length=64, required=True)  # checked, not trimmed: " 29" names no workspace
     workspace = workspace_get_by_ref(ref)
     if workspace is None:
         raise NotFound("Workspace not found")

@@ -11,7 +11,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from fiko import daphne_close, log_redaction  # noqa: E402
+from django.urls import re_path  # noqa: E402
+
 from fiko.body_limit import RequestBodyLimit  # noqa: E402
+from fiko.consumers import NoRouteConsumer  # noqa: E402
 from fiko.routing import websocket_urlpatterns  # noqa: E402
 from fiko.ws_auth import OriginGuard, TokenAuthMiddleware  # noqa: E402
 
@@ -21,6 +24,8 @@ log_redaction.install_on_server_loggers()
 application = ProtocolTypeRouter(
     {
         "http": RequestBodyLimit(django_asgi_app),  # 413 before Django spools a huge body to disk
-        "websocket": OriginGuard(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
+        # A path no route serves is accepted and closed 4404 (NoRouteConsumer), not a handshake error.
+        "websocket": OriginGuard(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(
+            [*websocket_urlpatterns, re_path(r"", NoRouteConsumer.as_asgi())])))),
     }
 )

@@ -34,6 +34,19 @@ def error_frame(code: ErrorCode | str, text: str, **extra) -> dict:
     return {"type": "error", "error": text, "message": text, "code": str(code), **extra}
 
 
+class NoRouteConsumer(AsyncJsonWebsocketConsumer):
+    """A socket path no route serves (``/ws/chat//``, ``/ws/nothing/``): accepted, told why in an
+    error frame and closed 4404, like a missing conversation, instead of a failed handshake."""
+
+    async def connect(self):
+        await self.accept(subprotocol=self.scope.get("accept_subprotocol"))
+        await self.send_json(error_frame(ErrorCode.NOT_FOUND, "No socket at this path"))
+        await self.close(code=CloseCode.NOT_FOUND)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        """Nothing is served here; frames racing the close are dropped."""
+
+
 class BaseConsumer(AsyncJsonWebsocketConsumer):
     principal_kind = STAFF  # which token kind this socket accepts
     type_aliases: dict[str, str] = {}  # inbound type -> handler type (e.g. "support" -> "chat_message")

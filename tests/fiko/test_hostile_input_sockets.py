@@ -162,3 +162,14 @@ async def test_conversation_socket_filters(staff, filters, field):
         assert answer["field"] == field
     assert await still_answers_ping(comm)
     await comm.disconnect()
+
+
+@pytest.mark.parametrize("path", ["/ws/chat//", "/ws/nothing/", "/ws/chat/1/extra/"])
+async def test_a_socket_path_no_route_serves_is_accepted_then_closed_4404(staff, path):
+    from tests.sockets import receive_closed_code
+
+    comm, connected, _ = await connect(path, staff_token(staff))
+    assert connected
+    frames, code = await receive_closed_code(comm)
+    assert code == 4404
+    assert frames[0]["code"] == "not_found"
