@@ -88,6 +88,20 @@ def _media_root(tmp_path, settings):
 
 
 @pytest.fixture
+def platform_sim(settings):
+    """Outbound platform calls (setWebhook, getFile, profile lookups, sends) go to a local
+    simulator on a free port, never to the internet."""
+    from integrations.platform_sim.server import PlatformSim
+
+    sim = PlatformSim().start()
+    settings.TELEGRAM_API_BASE = sim.telegram_api_base
+    settings.INSTAGRAM_GRAPH_API_BASE = sim.graph_api_base
+    settings.PLATFORM_HTTP_TIMEOUT_SECONDS = 5
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
 def workspace(db):
     return make_workspace("acme")
 

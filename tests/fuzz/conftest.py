@@ -19,7 +19,6 @@ import os
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from integrations.platform_sim.server import PlatformSim
 
 from .world import STATS, LogGuard, make_world
 
@@ -51,18 +50,6 @@ def log_guard():
     root.addHandler(guard)
     yield guard
     root.removeHandler(guard)
-
-
-@pytest.fixture
-def platform_sim(settings):
-    """Outbound platform calls (setWebhook, getFile, profile lookups, sends) go to a local
-    simulator, never to the internet."""
-    sim = PlatformSim().start()
-    settings.TELEGRAM_API_BASE = sim.telegram_api_base
-    settings.INSTAGRAM_GRAPH_API_BASE = sim.graph_api_base
-    settings.PLATFORM_HTTP_TIMEOUT_SECONDS = 5
-    yield sim
-    sim.stop()
 
 
 @pytest.fixture

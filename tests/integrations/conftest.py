@@ -11,7 +11,6 @@ from django.test import Client
 
 from integrations.instagram.views import SIGNATURE_HEADER, signature_for
 from integrations.models import Channel
-from integrations.platform_sim.server import PlatformSim
 from integrations.telegram.views import SECRET_HEADER
 from tests.factories import make_conversation, make_customer
 
@@ -24,13 +23,8 @@ IG_ACCESS_TOKEN = "IGQWRPcG9fZAk1zSEJYZA2ZAEZAF9sb0ZAqMmtSa0tKZAXdMSU0wc2"
 
 
 @pytest.fixture
-def platform(settings):
-    sim = PlatformSim().start()
-    settings.TELEGRAM_API_BASE = sim.telegram_api_base
-    settings.INSTAGRAM_GRAPH_API_BASE = sim.graph_api_base
-    settings.PLATFORM_HTTP_TIMEOUT_SECONDS = 5
-    yield sim
-    sim.stop()
+def platform(platform_sim):
+    return platform_sim
 
 
 @pytest.fixture
