@@ -6,8 +6,8 @@ from django.db.models import Exists, OuterRef, Q
 
 from customers.models import Source
 from fiko.errors import InvalidInput
-from fiko.filtering import IdFilter, ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter
-from fiko.inputs import id_or_none, parse_int
+from fiko.filtering import IdField, IdFilter, ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter
+from fiko.inputs import parse_int
 from fiko.search_normalize import search_words, variant_pattern
 
 from .models import Conversation, Message, Priority, Status
@@ -54,21 +54,18 @@ class PriorityFilter(django_filters.Filter):
     allowed_description = "low, medium, high, urgent, 0, 1, 2, 3, all"
 
 
-class AssigneeField(forms.CharField):
-    def __init__(self, *args, **kwargs):
-        kwargs["strip"] = False  # an id is exactly ASCII digits: " 1" names no one
-        super().__init__(*args, **kwargs)
+class AssigneeField(IdField):
+    """A user id (exact ASCII digits), ``me``, ``none``; ``all`` or empty: no filter."""
 
     def to_python(self, value):
-        value = super().to_python(value)
-        if value in ("", None, "all"):
-            return None
         if value in ("me", "none"):
             return value
-        user_id = id_or_none(value)
-        if user_id is None:
-            raise forms.ValidationError("must be a user id, 'me' or 'none'.")
-        return user_id
+        if value == "all":
+            return None
+        try:
+            return super().to_python(value)
+        except forms.ValidationError:
+            raise forms.ValidationError("must be a user id, 'me' or 'none'.") from None
 
 
 class AssigneeFilter(django_filters.Filter):
