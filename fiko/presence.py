@@ -63,7 +63,12 @@ def _async_redis():
     loop = asyncio.get_running_loop()
     client = _async_clients.get(id(loop))
     if client is None:
-        client = _async_clients[id(loop)] = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+        # A blocking pool: when every connection is busy (1,000 sockets closing at once) a call
+        # waits for one instead of failing with MaxConnectionsError and leaving its entry behind.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, max_connections=settings.PRESENCE_REDIS_MAX_CONNECTIONS, timeout=10,
+            socket_timeout=10, socket_connect_timeout=10)
+        client = _async_clients[id(loop)] = aioredis.Redis(connection_pool=pool)
     return client
 
 
@@ -123,9 +128,13 @@ async def leave(key: str, participant: str, connection: str) -> bool:
     member = _member(participant, connection)
     if not settings.REDIS_URL:
         _memory.remove(key, member)
-    else:
-        await _async_redis().zrem(_PREFIX + key, member)
-    return not await is_online(key, participant)
+        return participant not in _participants(_memory.live(key, time.time()))
+    async with _async_redis().pipeline(transaction=True) as pipe:  # one round trip
+        pipe.zrem(_PREFIX + key, member)
+        pipe.zremrangebyscore(_PREFIX + key, "-inf", time.time())
+        pipe.zrange(_PREFIX + key, 0, -1)
+        *_, members = await pipe.execute()
+    return participant not in _participants(members)
 
 
 def online_many(keys: list[str]) -> dict[str, set[str]]:

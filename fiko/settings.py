@@ -152,6 +152,10 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Presence (fiko/presence.py) has its own Redis pool per event loop; calls wait for a free
+# connection rather than fail when every one is busy.
+PRESENCE_REDIS_MAX_CONNECTIONS = int(os.environ.get("PRESENCE_REDIS_MAX_CONNECTIONS", 200))
+
 # Django's cache holds login-failure counters (fiko/login_throttle.py): on Redis when
 # REDIS_URL is set, so every server process counts the same failures; per-process otherwise.
 if REDIS_URL:

@@ -52,3 +52,19 @@ async def test_in_memory_registry_without_redis(settings):
     assert await presence.leave(key, "user:2", "c1") is True
     await asyncio.sleep(0)
     assert await presence.online(key) == set()
+
+
+async def test_a_thousand_sockets_closing_at_once_all_leave(redis_presence):
+    """A load balancer restart closes every socket at once: each one's presence cleanup must
+    succeed (the client waits for a pooled connection instead of raising
+    MaxConnectionsError), so no entry lingers until its TTL."""
+    key = presence.conversation_key(77)
+    sockets = [(f"user:{n}", f"process.chan{n}") for n in range(1000)]
+    await asyncio.gather(*(presence.renew([key], who, chan) for who, chan in sockets))
+    assert len(await presence.online(key)) == 1000
+    results = await asyncio.gather(*(presence.leave(key, who, chan) for who, chan in sockets),
+                                   return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, f"{len(errors)} leaves failed, e.g. {errors[0]!r}"
+    assert all(results)
+    assert await presence.online(key) == set()
