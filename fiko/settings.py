@@ -129,7 +129,7 @@ WEBSOCKET_TIMEOUT_SECONDS = 86400
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "fiko.channel_layer.RedisChannelLayer",  # channels-redis, see the module
             "CONFIG": {
                 # redis-py's defaults (small pool, short socket timeout) turn a connection
                 # storm of a few hundred sockets into 500 handshakes and 1011 closes.
