@@ -105,10 +105,6 @@ def describe(value, limit: int = 64) -> str:
     return "".join(out)
 
 
-def has_nul(value: str) -> bool:
-    return "\x00" in value
-
-
 def check_text(value: str, field: str, code: ErrorCode = ErrorCode.INVALID_INPUT) -> str:
     """Text that can be stored: no NUL characters, no lone surrogates."""
     if "\x00" in value:
