@@ -11,7 +11,7 @@ Out: ``recent_messages``, ``chat_message``, ``message_updated``, ``messages_read
 Nothing is sent from the ``chat_message`` handler: the service publishes ``message.created``
 and every socket in the conversation, the sender's included, renders it.
 """
-from channels.db import database_sync_to_async
+from fiko.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
@@ -22,7 +22,7 @@ from conversations.serializers import MessageSerializer
 from conversations.services import conversation_mark_read, message_render, message_send
 from customers.models import Customer
 from fiko import presence, realtime
-from fiko.consumers import BaseConsumer
+from fiko.consumers import BaseConsumer, encoded_once
 from fiko.errors import CloseCode, InvalidInput
 from fiko.inputs import parse_id
 from fiko.timefmt import now_iso
@@ -217,42 +217,41 @@ class ChatConsumer(BaseConsumer):
             "timestamp": now_iso(), "sender_channel": self.channel_name,
         })
 
-    # --- layer events ----------------------------------------------------------------------
+    # --- events (frames encoded once per event for every socket of this dialect) -------------
     async def message_created(self, event):
         message = event["message"]
         if message["seq"] <= self.recent_max_seq:
             return  # already in recent_messages
-        await self.send_json({"type": "chat_message", "message": message,
-                              "external_send_result": message.get("external_send_result")})
+        await self.send_text(encoded_once(event, "chat.chat_message", lambda: {
+            "type": "chat_message", "message": message, "external_send_result": message.get("external_send_result")}))
 
     async def message_updated(self, event):
-        await self.send_json({"type": "message_updated", "message": event["message"],
-                              "timestamp": event.get("timestamp") or now_iso()})
+        await self.send_text(encoded_once(event, "chat.message_updated", lambda: {
+            "type": "message_updated", "message": event["message"], "timestamp": event.get("timestamp") or now_iso()}))
 
     async def messages_read(self, event):
-        by_user = event["reader_type"] == "user"
-        await self.send_json({
-            "type": "messages_read", "user_id": event["reader_id"] if by_user else None,
+        await self.send_text(encoded_once(event, "chat.messages_read", lambda: {
+            "type": "messages_read", "user_id": event["reader_id"] if event["reader_type"] == "user" else None,
             "reader_type": event["reader_type"], "reader_id": event["reader_id"],
             "conversation_id": event["conversation_id"], "last_read_message_id": event["last_read_message_id"],
             "read_at": event["read_at"],
-        })
+        }))
 
     async def presence_changed(self, event):
         if event.get("sender_channel") == self.channel_name:
             return
-        await self.send_json({
+        await self.send_text(encoded_once(event, "chat.user_presence", lambda: {
             "type": "user_presence", "user_id": event["participant_id"],
             "participant_type": event.get("participant_type", "user"), "username": event.get("username", ""),
             "is_online": event["is_online"], "timestamp": event.get("timestamp") or now_iso(),
-        })
+        }))
 
     async def typing_changed(self, event):
         if not settings.FIKO_CHAT_TYPING or event.get("sender_channel") == self.channel_name:
             return
-        await self.send_json({
+        await self.send_text(encoded_once(event, "chat.typing_indicator", lambda: {
             "type": "typing_indicator", "user_id": event["participant_id"],
             "participant_type": event.get("participant_type", "user"), "username": event.get("username", ""),
             "is_typing": event["is_typing"], "conversation_id": event["conversation_id"],
             "timestamp": event.get("timestamp") or now_iso(),
-        })
+        }))

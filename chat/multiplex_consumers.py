@@ -9,14 +9,14 @@ Writes go through the same services as every other entry point (``message_send``
 service publishes ``message.created`` on commit and ``message_created`` below renders it, the
 same event ``/ws/chat/`` renders as ``chat_message``.
 """
-from channels.db import database_sync_to_async
+from fiko.db import database_sync_to_async
 
 from chat.uploads import thumbnail_url_for
 from conversations.models import ReadMarker
 from conversations.selectors import conversation_get_for_customer, conversation_get_for_user
 from conversations.services import conversation_mark_read, message_receive, message_send, message_render
 from fiko import presence, realtime
-from fiko.consumers import BaseConsumer
+from fiko.consumers import BaseConsumer, encoded_once
 from fiko.errors import ErrorCode, FikoError, InvalidInput
 from fiko.inputs import parse_id
 from fiko.timefmt import now_iso
@@ -168,27 +168,28 @@ class _ChatSocketConsumer(BaseConsumer):
             "sender_channel": self.channel_name,
         })
 
-    # --- layer events (every type that reaches a conversation group) ---------------------------
+    # --- events (every type that reaches a conversation group) ---------------------------
     def _renders(self, event) -> bool:
         """Only chats this socket has joined (events in flight after leave_chat are dropped)."""
         return event.get("conversation_id") in getattr(self, "joined", {})
 
     async def message_created(self, event):
         if self._renders(event):
-            await self.send_json({"type": "message", "chat_id": event["conversation_id"], "message": event["message"]})
+            await self.send_text(encoded_once(event, "multiplex.message", lambda: {
+                "type": "message", "chat_id": event["conversation_id"], "message": event["message"]}))
 
     async def message_updated(self, event):
         if self._renders(event):
-            await self.send_json({"type": "message_updated", "chat_id": event["conversation_id"],
-                                  "message": event["message"]})
+            await self.send_text(encoded_once(event, "multiplex.message_updated", lambda: {
+                "type": "message_updated", "chat_id": event["conversation_id"], "message": event["message"]}))
 
     async def messages_read(self, event):
         if self._renders(event):
-            await self.send_json({
+            await self.send_text(encoded_once(event, "multiplex.read_receipt", lambda: {
                 "type": "read_receipt", "chat_id": event["conversation_id"],
                 "message_id": event["last_read_message_id"], "reader_type": event["reader_type"],
                 "reader_id": event["reader_id"], "read_at": event["read_at"],
-            })
+            }))
 
     async def presence_changed(self, event):
         if event.get("sender_channel") == self.channel_name or not self._renders(event):

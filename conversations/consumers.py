@@ -6,8 +6,9 @@ Out: ``conversations_list``, ``filter_options``; pushed for the user's workspace
 ``new_customer_message`` (a customer wrote), ``conversation_updated`` (a staff message, status,
 priority, assignee, unread count), ``conversation_created``.
 """
-from channels.db import database_sync_to_async
+from fiko.db import database_sync_to_async
 
+from fiko.consumers import encoded_once
 from fiko.list_consumers import WorkspaceListConsumer
 from fiko.timefmt import now_iso
 
@@ -46,34 +47,34 @@ class ConversationListConsumer(WorkspaceListConsumer):
         options = await database_sync_to_async(conversation_filter_options)(user=self.user)
         await self.send_json({"type": "filter_options", "options": options, "timestamp": now_iso()})
 
-    # --- layer events ----------------------------------------------------------------------
+    # --- events ----------------------------------------------------------------------------
     async def message_created(self, event):
         if event["message"].get("sender_type") == Message.SenderType.CUSTOMER:
-            await self.send_json({
+            await self.send_text(encoded_once(event, "list.new_customer_message", lambda: {
                 "type": "new_customer_message",
                 "conversation_id": event["conversation_id"],
                 "message": event["message"],
                 "conversation": event["conversation"],
                 "timestamp": event.get("timestamp") or now_iso(),
-            })
+            }))
         else:  # staff / AI / system: the row in the list changed (last message, status)
             await self._conversation_updated(event)
 
     async def conversation_created(self, event):
-        await self.send_json({
+        await self.send_text(encoded_once(event, "list.conversation_created", lambda: {
             "type": "conversation_created",
             "conversation_id": event["conversation_id"],
             "conversation": event["conversation"],
             "timestamp": event.get("timestamp") or now_iso(),
-        })
+        }))
 
     async def conversation_updated(self, event):
         await self._conversation_updated(event)
 
     async def _conversation_updated(self, event):
-        await self.send_json({
+        await self.send_text(encoded_once(event, "list.conversation_updated", lambda: {
             "type": "conversation_updated",
             "conversation_id": event["conversation_id"],
             "conversation": event["conversation"],
             "timestamp": event.get("timestamp") or now_iso(),
-        })
+        }))

@@ -4,9 +4,10 @@ In: ``get_customers {filters?}``, ``filter_customers {filters}``, ``search_custo
 {search_term}`` (legacy), ``refresh_customers``, ``get_filter_options``.
 Out: ``customers_list``, ``filter_options``; pushed ``customer_created`` / ``customer_updated``.
 """
-from channels.db import database_sync_to_async
+from fiko.db import database_sync_to_async
 
 from fiko.errors import InvalidInput
+from fiko.consumers import encoded_once
 from fiko.list_consumers import WorkspaceListConsumer
 from fiko.timefmt import now_iso
 
@@ -52,9 +53,11 @@ class CustomerListConsumer(WorkspaceListConsumer):
         options = await database_sync_to_async(customer_filter_options)(user=self.user)
         await self.send_json({"type": "filter_options", "options": options, "timestamp": now_iso()})
 
-    # --- layer events ----------------------------------------------------------------------
+    # --- events ----------------------------------------------------------------------------
     async def customer_created(self, event):
-        await self.send_json({"type": "customer_created", "customer": event["customer"], "timestamp": now_iso()})
+        await self.send_text(encoded_once(event, "list.customer_created", lambda: {
+            "type": "customer_created", "customer": event["customer"], "timestamp": now_iso()}))
 
     async def customer_updated(self, event):
-        await self.send_json({"type": "customer_updated", "customer": event["customer"], "timestamp": now_iso()})
+        await self.send_text(encoded_once(event, "list.customer_updated", lambda: {
+            "type": "customer_updated", "customer": event["customer"], "timestamp": now_iso()}))

@@ -3,21 +3,34 @@
 Authentication (accept, then close 1008), JSON decoding, dispatch of inbound frames to
 ``on_<type>`` methods, error frames, the 64 KiB frame limit, the per-socket rate limit,
 token expiry, presence heartbeats and ``ping``. Subclasses add ``on_<type>`` handlers for
-client frames and ``<event_type>`` handlers (``message_created``) for layer events.
+client frames and ``<event_type>`` handlers (``message_created``) for events.
+
+Outbound frames: once ``connect`` has returned, everything a socket sends (replies, rendered
+events, its close) goes through one bounded outbox drained by a writer task, in order. Events
+arrive from the process's fan-out (fiko/fanout.py) through ``deliver``, which only queues, so
+one socket that stops reading never holds up the others. When a socket's unsent frames exceed
+``SOCKET_OUTBOX_MAX_FRAMES`` or ``SOCKET_OUTBOX_MAX_BYTES`` it gets an error frame
+``slow_consumer`` (best effort) and is closed with 1013; its client reconnects and catches up
+by ``seq``. During ``connect`` frames are sent directly, so ``recent_messages`` precedes every
+event queued while it was read.
 """
 import asyncio
-import json
+import collections
 import logging
 import re
 import time
 
+import orjson
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from fiko import presence, realtime
+from fiko.db import database_sync_to_async
 from fiko.errors import CloseCode, ErrorCode, FikoError
+from fiko.fanout import FanoutUnavailable
 from fiko.inputs import InvalidJSON, describe, loads_json
 from fiko.rate_limit import TokenBucket
 from fiko.timefmt import now_iso
@@ -27,6 +40,30 @@ log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
 _TYPE_RE = re.compile(r"[a-z][a-z_]{0,63}")  # frame types: on_<type> handlers only
+
+
+def encode_frame(content) -> str:
+    return orjson.dumps(content, default=str).decode()
+
+
+def encoded_once(event: dict, key: str, build) -> str:
+    """The frame ``build()`` for ``event``, encoded once per dialect ``key`` however many local
+    sockets render the event (the fan-out hands them all the same event object)."""
+    cache = event.get("__frames__")
+    if cache is None:
+        cache = event["__frames__"] = {}
+    text = cache.get(key)
+    if text is None:
+        text = cache[key] = encode_frame(build())
+    return text
+
+
+class _Close:
+    """The last item of an outbox: close the socket with ``code``."""
+    __slots__ = ("code",)
+
+    def __init__(self, code):
+        self.code = code
 
 
 def error_frame(code: ErrorCode | str, text: str, **extra) -> dict:
@@ -58,7 +95,12 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         self.groups_joined: set[str] = set()
         self.presence_keys: list[str] = []
         self.bucket = TokenBucket()
-        self._tasks: list[asyncio.Task] = []
+        self._expiry_timer = self._heartbeat_timer = None
+        self._outbox: collections.deque = collections.deque()  # (str | event dict | _Close, size)
+        self._outbox_bytes = 0
+        self._writer: asyncio.Task | None = None
+        self._live = False  # connect has returned: frames go through the outbox
+        self._closing = False  # closing: nothing more is queued
         if self.principal is None or self.principal.kind != self.principal_kind:
             reason = self.scope.get("auth_error") or f"A {self.principal_kind} token is required"
             return await self.reject(CloseCode.POLICY_VIOLATION, reason, ErrorCode.FORBIDDEN)
@@ -69,15 +111,24 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             await self.connect()
         except DatabaseError:
             log.exception("database unavailable during connect")
-            return await self.reject(1011, "Server temporarily unavailable", ErrorCode.SERVER_ERROR)
+            return await self.reject(CloseCode.UNAVAILABLE, "Server temporarily unavailable",
+                                     ErrorCode.UNAVAILABLE)
+        except (FanoutUnavailable, RedisError, OSError):
+            log.exception("Redis unavailable during connect")
+            return await self.reject(CloseCode.UNAVAILABLE, "Server temporarily unavailable",
+                                     ErrorCode.UNAVAILABLE)
+        if getattr(self, "accepted", False) and not self._closing:
+            self._live = True
+            if self._outbox:
+                self._writer = asyncio.get_running_loop().create_task(self._drain_outbox())
 
     async def accept(self, subprotocol=None, headers=None):
         await super().accept(subprotocol=subprotocol or self.scope.get("accept_subprotocol"), headers=headers)
         self.accepted = True
         if getattr(self, "user", None) or getattr(self, "customer", None):
             if self.expires_at:
-                self._tasks.append(asyncio.create_task(self._expire_token()))
-            self._tasks.append(asyncio.create_task(self._heartbeat()))
+                self._expire_at(self.expires_at)
+            self._heartbeat_timer = asyncio.get_running_loop().call_later(presence.HEARTBEAT_SECONDS, self._heartbeat)
 
     async def reject(self, code: int, text: str, error_code: ErrorCode = ErrorCode.NOT_FOUND):
         """Accept, say why in an error frame, close with ``code`` (browsers only see codes
@@ -89,15 +140,30 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=int(code))
 
     async def websocket_disconnect(self, message):
-        for task in getattr(self, "_tasks", []):
-            task.cancel()
+        self._closing = True
+        for timer in (getattr(self, "_expiry_timer", None), getattr(self, "_heartbeat_timer", None)):
+            if timer is not None:
+                timer.cancel()
+        writer = getattr(self, "_writer", None)
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+        if getattr(self, "_outbox", None):
+            self._outbox.clear()
+        await self._release()
+        await super().websocket_disconnect(message)
+
+    async def _release(self):
+        """Leave presence and every group, once (at disconnect, or as soon as a socket is
+        aborted: it gets nothing more while its close handshake drags on)."""
+        if getattr(self, "_released", False):
+            return
+        self._released = True
         try:
             await self.before_disconnect()
         except Exception:
             log.exception("disconnect cleanup failed")
         if getattr(self, "groups_joined", None):
-            await realtime.leave(self.channel_name, *self.groups_joined)
-        await super().websocket_disconnect(message)
+            await realtime.leave(self, *self.groups_joined)
 
     async def dispatch(self, message):
         """Layer events a dialect does not render are dropped here, once for every consumer
@@ -110,12 +176,111 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         """Subclasses: announce leaving (presence) before groups are dropped."""
 
     async def join_group(self, group: str):
-        await realtime.join(self.channel_name, group)
+        await realtime.join(self, group)
         self.groups_joined.add(group)
 
     async def leave_group(self, group: str):
-        await realtime.leave(self.channel_name, group)
+        await realtime.leave(self, group)
         self.groups_joined.discard(group)
+
+    # --- outbound frames ---------------------------------------------------------------------
+    def deliver(self, event: dict, size: int) -> None:
+        """An event from the fan-out: queued, never awaited (fiko/fanout.py)."""
+        if not self._closing:
+            self._enqueue(event, size)
+
+    def fanout_lost(self) -> None:
+        """This process lost its event subscription: events may be missing, so the client must
+        reconnect and catch up."""
+        self._abort(ErrorCode.UNAVAILABLE, "Server temporarily unavailable: reconnect",
+                    CloseCode.UNAVAILABLE)
+
+    def _enqueue(self, item, size: int) -> None:
+        self._outbox.append((item, size))
+        self._outbox_bytes += size
+        if len(self._outbox) > settings.SOCKET_OUTBOX_MAX_FRAMES or self._outbox_bytes > settings.SOCKET_OUTBOX_MAX_BYTES:
+            return self._abort(ErrorCode.SLOW_CONSUMER, "Too many unsent frames: reconnect and catch up by seq",
+                               CloseCode.TRY_AGAIN_LATER)
+        if self._live and self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain_outbox())
+
+    async def _drain_outbox(self):
+        try:
+            while self._outbox:
+                item, size = self._outbox.popleft()
+                self._outbox_bytes -= size
+                if type(item) is str:
+                    await self.base_send({"type": "websocket.send", "text": item})
+                elif type(item) is dict:
+                    await self._render(item)
+                else:
+                    self._closing = True
+                    self._outbox.clear()
+                    await super().close(code=item.code)
+                    return
+        finally:
+            if self._writer is asyncio.current_task():
+                self._writer = None
+
+    async def _render(self, event: dict):
+        handler = getattr(self, get_handler_name(event), None)
+        if handler is None:
+            return  # an event this dialect does not render
+        try:
+            await handler(event)
+        except Exception:
+            log.exception("rendering %s failed", event.get("type"))
+
+    def _abort(self, code: ErrorCode, text: str, close_code: int) -> None:
+        """Drop what is queued, say why (best effort) and close: the client catches up by seq."""
+        if self._closing:
+            return
+        self._closing = True
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        stuck, self._writer = self._writer, None
+        if stuck is not None:
+            stuck.cancel()
+        asyncio.get_running_loop().create_task(self._say_and_close(stuck, error_frame(code, text), close_code))
+
+    async def _say_and_close(self, stuck, frame: dict, close_code: int):
+        if stuck is not None:
+            await asyncio.wait([stuck])
+        try:
+            await self._release()
+        except Exception:
+            log.warning("releasing an aborted socket failed", exc_info=True)
+        if getattr(self, "accepted", False):
+            try:  # a client that does not read may never take this frame
+                await asyncio.wait_for(self.base_send({"type": "websocket.send", "text": encode_frame(frame)}),
+                                       timeout=1)
+            except Exception:
+                pass
+        try:
+            await super().close(code=close_code)
+        except Exception:
+            log.warning("closing a socket failed", exc_info=True)
+
+    async def send_json(self, content, close=False):
+        await self.send_text(encode_frame(content))
+        if close:
+            await self.close()
+
+    async def send_text(self, text: str):
+        """Directly during connect and from the writer; queued otherwise."""
+        if not self._live or asyncio.current_task() is self._writer:
+            await self.base_send({"type": "websocket.send", "text": text})
+        elif not self._closing:
+            self._enqueue(text, len(text))
+
+    async def close(self, code=None, reason=None):
+        """After everything queued before it."""
+        if not getattr(self, "_live", False) or asyncio.current_task() is self._writer:
+            self._closing = True
+            return await super().close(code=code, reason=reason)
+        if not self._closing:
+            self._enqueue(_Close(code), 0)
+            self._closing = True
 
     # --- inbound frames --------------------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None):
@@ -146,7 +311,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error(exc.code, exc.text, **exc.extra)
         except DatabaseError:
             log.exception("database error handling %s", kind)
-            await self.send_error(ErrorCode.SERVER_ERROR, "Server temporarily unavailable, try again")
+            await self.send_error(ErrorCode.UNAVAILABLE, "Server temporarily unavailable, try again")
         except Exception:
             log.exception("unexpected error handling %s", kind)
             await self.send_error(ErrorCode.SERVER_ERROR, "Internal error")
@@ -156,7 +321,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     @classmethod
     async def encode_json(cls, content):
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        return encode_frame(content)
 
     # --- frames every socket understands ----------------------------------------------------
     async def on_ping(self, frame):
@@ -180,22 +345,32 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         self.principal, self.expires_at = principal, principal.expires_at
         await self.send_json({"type": "authenticated", "expires_at": self.expires_at})
 
-    # --- background tasks ------------------------------------------------------------------
-    async def _expire_token(self):
-        while True:
-            delay = (self.expires_at or 0) - time.time()
-            if delay > 0:
-                await asyncio.sleep(min(delay, 3600))
-                continue
-            await self.send_error(ErrorCode.TOKEN_EXPIRED, "Token expired: reconnect with a fresh token")
-            await self.close(code=CloseCode.POLICY_VIOLATION)
-            return
+    # --- timers (handles, not a task per socket) ---------------------------------------------
+    def _expire_at(self, expires_at: float):
+        loop = asyncio.get_running_loop()
+        self._expiry_timer = loop.call_later(max(0.0, expires_at - time.time()), self._on_expiry_timer)
 
-    async def _heartbeat(self):
-        while True:
-            await asyncio.sleep(presence.HEARTBEAT_SECONDS)
-            if self.presence_keys:
-                try:
-                    await presence.renew(self.presence_keys, self.participant, self.channel_name)
-                except Exception:
-                    log.exception("presence renew failed")
+    def _on_expiry_timer(self):
+        if self._closing:
+            return
+        if self.expires_at and self.expires_at > time.time():  # renewed with authenticate
+            return self._expire_at(self.expires_at)
+        asyncio.get_running_loop().create_task(self._expire_token())
+
+    async def _expire_token(self):
+        await self.send_error(ErrorCode.TOKEN_EXPIRED, "Token expired: reconnect with a fresh token")
+        await self.close(code=CloseCode.POLICY_VIOLATION)
+
+    def _heartbeat(self):
+        if self._closing:
+            return
+        loop = asyncio.get_running_loop()
+        self._heartbeat_timer = loop.call_later(presence.HEARTBEAT_SECONDS, self._heartbeat)
+        if self.presence_keys:
+            loop.create_task(self._renew_presence())
+
+    async def _renew_presence(self):
+        try:
+            await presence.renew(self.presence_keys, self.participant, self.channel_name)
+        except Exception:
+            log.exception("presence renew failed")

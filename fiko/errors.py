@@ -17,6 +17,8 @@ class ErrorCode(StrEnum):
     INVALID_CREDENTIALS = "invalid_credentials"  # wrong login, or an unusable token (REST 401)
     TOO_LARGE = "too_large"  # an upload over UPLOAD_MAX_BYTES (REST 413)
     UNSUPPORTED_TYPE = "unsupported_type"  # an upload whose content is not an accepted type (REST 415)
+    SLOW_CONSUMER = "slow_consumer"  # a socket's unsent frames exceeded the bound (close 1013)
+    UNAVAILABLE = "unavailable"  # the database or Redis is down (REST 503, socket close 1011)
     SERVER_ERROR = "server_error"
 
 
@@ -24,6 +26,8 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     POLICY_VIOLATION = 1008  # missing / invalid / expired / wrong-kind token
     MESSAGE_TOO_BIG = 1009
+    UNAVAILABLE = 1011  # the database or Redis is unavailable; reconnect later
+    TRY_AGAIN_LATER = 1013  # the client read too slowly; reconnect and catch up by seq
     NOT_FOUND = 4404  # conversation missing or not the user's
 
 

@@ -9,7 +9,7 @@ Every domain event that can reach a workspace group has a handler here that does
 subclasses override the ones their dialect renders. Channels raises "No handler for message
 type" for an event without a method, which would kill the socket.
 """
-from channels.db import database_sync_to_async
+from fiko.db import database_sync_to_async
 
 from fiko import realtime
 from fiko.consumers import BaseConsumer

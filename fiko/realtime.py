@@ -1,18 +1,19 @@
-"""The only module that sends to the channel layer.
+"""The only module that publishes events.
 
 Services call ``publish_on_commit``: the event leaves after the transaction commits, so no
 client ever sees a row the database does not have (and a rolled-back write sends nothing).
 Consumers call ``publish_now`` only for state that has no row (presence, typing).
 
-Events are domain events. Their ``type`` is dotted (``message.created``); Channels dispatches
-it to the consumer method with dots turned into underscores (``message_created``). Each
-consumer renders the event in its own dialect.
+Events are domain events, published once per group to every process (fiko/fanout.py: one
+Redis subscription per group per process, delivered to the local sockets in memory). Their
+``type`` is dotted (``message.created``); a socket renders it with the method named with dots
+turned into underscores (``message_created``), each in its own dialect.
 """
 import logging
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
+
+from fiko import fanout
 
 log = logging.getLogger(__name__)
 
@@ -38,37 +39,35 @@ def workspace_group(workspace_id: int) -> str:
     return f"workspace.{int(workspace_id)}"
 
 
-def _send(groups: list[str], event: dict) -> None:
-    layer = get_channel_layer()
-    for group in groups:
-        try:
-            async_to_sync(layer.group_send)(group, event)
-        except Exception:  # fan-out is best effort; the database already holds the truth
-            log.exception("group_send to %s failed for %s", group, event.get("type"))
+def _publish(groups: list[str], event: dict) -> None:
+    try:
+        fanout.publish(groups, event)
+    except Exception:  # fan-out is best effort; the database already holds the truth
+        log.exception("publishing %s to %s failed", event.get("type"), groups)
 
 
 def publish_on_commit(groups: list[str], event: dict) -> None:
     """Queue ``event`` for ``groups``; it is sent when the current transaction commits."""
-    transaction.on_commit(lambda: _send(groups, event))
+    transaction.on_commit(lambda: _publish(groups, event))
 
 
 async def publish_now(groups: list[str], event: dict) -> None:
     """For events with no database row (presence, typing), from async code."""
-    layer = get_channel_layer()
+    try:
+        await fanout.publish_async(groups, event)
+    except Exception:
+        log.exception("publishing %s to %s failed", event.get("type"), groups)
+
+
+async def join(member, *groups: str) -> None:
+    """Deliver ``groups``' events to ``member`` (a socket) from now on; returns once that is
+    guaranteed (fiko/fanout.py)."""
+    local = fanout.hub()
     for group in groups:
-        try:
-            await layer.group_send(group, event)
-        except Exception:
-            log.exception("group_send to %s failed for %s", group, event.get("type"))
+        await local.join(group, member)
 
 
-async def join(channel_name: str, *groups: str) -> None:
-    layer = get_channel_layer()
+async def leave(member, *groups: str) -> None:
+    local = fanout.hub()
     for group in groups:
-        await layer.group_add(group, channel_name)
-
-
-async def leave(channel_name: str, *groups: str) -> None:
-    layer = get_channel_layer()
-    for group in groups:
-        await layer.group_discard(group, channel_name)
+        await local.leave(group, member)

@@ -89,6 +89,20 @@ DATABASES = {
         conn_max_age=0,
     )
 }
+# Database work from sockets runs on a bounded pool of DB_THREADS threads (fiko/db.py), and
+# REST requests each on a thread of their own; on PostgreSQL every one of them borrows a
+# connection from one psycopg pool per process (Django's OPTIONS["pool"]) instead of opening
+# a connection (a forked backend, ~10 ms) per call. The pool holds DB_THREADS connections
+# plus a few for REST requests and the outbox worker; a caller waits DB_POOL_TIMEOUT seconds
+# at most for one.
+DB_THREADS = int(os.environ.get("DB_THREADS", 8))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", 2)),
+        "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", DB_THREADS + 4)),
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT", 10)),
+        "max_idle": 300,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several writers (server threads, the outbox worker) share one file: wait for the lock.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -151,6 +165,12 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Frames a socket may have unsent (queued behind a client that reads slowly) before it is
+# closed with 1013 and an error frame slow_consumer (fiko/consumers.py); it reconnects and
+# catches up by seq. Bounds memory per socket, whatever the number of slow sockets.
+SOCKET_OUTBOX_MAX_FRAMES = int(os.environ.get("SOCKET_OUTBOX_MAX_FRAMES", 1000))
+SOCKET_OUTBOX_MAX_BYTES = int(os.environ.get("SOCKET_OUTBOX_MAX_BYTES", 4 * 1024 * 1024))
 
 # Presence (fiko/presence.py) has its own Redis pool per event loop; calls wait for a free
 # connection rather than fail when every one is busy.

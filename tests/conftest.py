@@ -3,7 +3,6 @@
 import os
 
 import pytest
-from channels.layers import DEFAULT_CHANNEL_LAYER, InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
@@ -132,27 +131,35 @@ def conversation(workspace, customer):
 
 
 class LayerListener:
-    """A channel on the real channel layer subscribed to some groups: what a consumer would get.
+    """A member of some groups on the real fan-out (fiko/fanout.py): what a socket would get.
 
-    All of its layer calls run on one event loop of its own (channels-redis binds its receive
-    locks to the loop that first used them), so it can be drained any number of times.
+    Its calls run on an event loop of its own in a thread, like another server process (with
+    Redis it holds a subscription of its own), so it can be drained any number of times.
     """
 
     def __init__(self, groups):
         import asyncio
         import threading
 
+        from fiko import realtime
+
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.layer = get_channel_layer()
-        if not isinstance(self.layer, InMemoryChannelLayer):
-            # A client of its own, as another server process would have: channels-redis refuses
-            # two event loops receiving through one layer instance.
-            self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-        self.channel = self._run(self.layer.new_channel())
-        for group in groups:
-            self._run(self.layer.group_add(group, self.channel))
+        self.groups = list(groups)
+        self.queue = self._run(self._make_queue())
+        self._run(realtime.join(self, *self.groups))
+
+    async def _make_queue(self):
+        import asyncio
+
+        return asyncio.Queue()
+
+    def deliver(self, event, size):
+        self.queue.put_nowait(event)
+
+    def fanout_lost(self):
+        self.queue.put_nowait({"type": "fanout.lost"})
 
     def _run(self, coroutine):
         import asyncio
@@ -166,15 +173,21 @@ class LayerListener:
             events = []
             while True:
                 try:
-                    events.append(await asyncio.wait_for(self.layer.receive(self.channel), timeout))
+                    event = await asyncio.wait_for(self.queue.get(), timeout)
                 except asyncio.TimeoutError:
                     return events
+                events.append({key: value for key, value in event.items() if key != "__frames__"})
 
         return self._run(_drain())
 
     def close(self):
-        if hasattr(self.layer, "close_pools"):  # our own channels-redis client: release it here
-            self._run(self.layer.close_pools())
+        from fiko import fanout, realtime
+
+        async def _close():
+            await realtime.leave(self, *self.groups)
+            await fanout.hub().aclose()
+
+        self._run(_close())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()

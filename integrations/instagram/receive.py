@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import httpx
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
+from fiko.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 

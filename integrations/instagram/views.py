@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import re
 
-from channels.db import database_sync_to_async
+from fiko.db import database_sync_to_async
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods

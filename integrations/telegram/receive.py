@@ -8,7 +8,7 @@ answered early (no second download); the unique event key still decides under co
 from pathlib import PurePosixPath
 
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
+from fiko.db import database_sync_to_async
 
 from integrations import platform_http
 from integrations.inbound import (

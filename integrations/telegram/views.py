@@ -7,7 +7,7 @@ an Update, or cannot be stored is a 200 "ignored" with a log line naming its upd
 import hmac
 import re
 
-from channels.db import database_sync_to_async
+from fiko.db import database_sync_to_async
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
