@@ -12,16 +12,14 @@ from django.dispatch import Signal
 from django.db.models import F
 from django.utils import timezone
 
-from customers.services import customer_publish
-from fiko import realtime
 from fiko.errors import ErrorCode, InvalidInput
 from fiko.inputs import parse_media_url
-from fiko.timefmt import iso
 from workspaces.models import Membership
 
+from . import events
 from .models import Conversation, Message, ReadMarker, Status
 from .selectors import conversation_for_wire, message_get_in_conversation, messages_for_wire
-from .serializers import ConversationSerializer, MessageSerializer, ReferenceSerializer
+from .serializers import MessageSerializer, ReferenceSerializer
 
 MAX_CONTENT_CHARS = 4096
 REFERENCE_TYPES = ("appointment", "product", "pack")
@@ -82,50 +80,19 @@ class Sender:
         return cls(Message.SenderType.CUSTOMER, Message.Role.CUSTOMER, customer=customer)
 
 
-# --- events ----------------------------------------------------------------------------------
+# --- events (built in conversations/events.py) ------------------------------------------------
 def message_render(message: Message) -> dict:
+    """A stored message in its wire shape (REST answers, a socket's reply to a resend)."""
     return MessageSerializer(messages_for_wire(Message.objects.filter(pk=message.pk)).get()).data
 
 
-def conversation_render(conversation_id: int) -> dict:
-    return ConversationSerializer(conversation_for_wire(conversation_id)).data
-
-
-def _publish_message(event_type: str, message: Message, workspace_id: int) -> None:
-    payload = {
-        "type": event_type,
-        "workspace_id": workspace_id,
-        "conversation_id": message.conversation_id,
-        "message": message_render(message),
-        "conversation": conversation_render(message.conversation_id),
-        "timestamp": iso(timezone.now()),
-    }
-    realtime.publish_on_commit(
-        [realtime.conversation_group(message.conversation_id), realtime.workspace_group(workspace_id)], payload
-    )
-
-
 def conversation_publish(conversation_id: int, *, created: bool = False) -> None:
-    conversation = conversation_for_wire(conversation_id)
-    realtime.publish_on_commit(
-        [realtime.workspace_group(conversation.workspace_id)],
-        {
-            "type": realtime.CONVERSATION_CREATED if created else realtime.CONVERSATION_UPDATED,
-            "workspace_id": conversation.workspace_id,
-            "conversation_id": conversation.pk,
-            "conversation": ConversationSerializer(conversation).data,
-            "timestamp": iso(timezone.now()),
-        },
-    )
+    events.publish_conversation(conversation_id, created=created)
 
 
 def message_publish_updated(message: Message) -> None:
     """``message.updated`` (platform edit, delivery status) for everyone in the conversation."""
-    realtime.publish_on_commit(
-        [realtime.conversation_group(message.conversation_id)],
-        {"type": realtime.MESSAGE_UPDATED, "conversation_id": message.conversation_id,
-         "message": message_render(message), "timestamp": iso(timezone.now())},
-    )
+    events.publish_message_updated(message)
 
 
 # --- messages --------------------------------------------------------------------------------
@@ -187,9 +154,8 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
     if from_customer:
         type(sender.customer).objects.filter(pk=sender.customer.pk).update(last_activity_at=now)
 
-    _publish_message(realtime.MESSAGE_CREATED, message, conversation.workspace_id)
-    if from_customer:
-        customer_publish(conversation.customer_id)
+    # A customer's message changes their unread count and last activity: announced too.
+    events.publish_message_created(message, with_customer=from_customer)
     return message, True
 
 
@@ -297,23 +263,15 @@ def conversation_mark_read(*, conversation: Conversation, reader_type: str, read
         if staff_side:
             locked.unread_count = unread
             locked.save(update_fields=["unread_count", "updated_at"])
-            customer_publish(locked.customer_id)
         else:
             locked.customer_unread_count = unread
             locked.save(update_fields=["customer_unread_count", "updated_at"])
-        conversation_publish(locked.pk)
+        # Staff reading changes the customer's unread count too.
+        events.publish_conversation(locked.pk, with_customer=staff_side)
     last_read = Message.objects.filter(conversation=locked, seq=marker.last_read_seq).values_list("id", flat=True).first()
-    payload = {
-        "type": realtime.MESSAGES_READ,
-        "conversation_id": locked.pk,
-        "reader_type": reader_type,
-        "reader_id": reader_id,
-        "last_read_message_id": last_read,
-        "read_at": iso(now),
-    }
     # Announced even when the marker was already there: the reader asked, everyone agrees.
-    realtime.publish_on_commit([realtime.conversation_group(locked.pk)], payload)
-    return payload
+    return events.publish_messages_read(conversation_id=locked.pk, reader_type=reader_type, reader_id=reader_id,
+                                        last_read_message_id=last_read, read_at=now)
 
 
 # --- conversations ---------------------------------------------------------------------------

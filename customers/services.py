@@ -2,25 +2,16 @@
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from fiko import realtime
+from conversations import events
 from fiko.errors import ErrorCode, InvalidInput
 
 from .models import Customer, Tag
 from .selectors import customer_with_counts
-from .serializers import CustomerSerializer
 
 
 def customer_publish(customer_id: int, *, created: bool = False) -> None:
     """Queue ``customer.created``/``customer.updated`` for the customer's workspace."""
-    customer = customer_with_counts(customer_id)
-    realtime.publish_on_commit(
-        [realtime.workspace_group(customer.workspace_id)],
-        {
-            "type": realtime.CUSTOMER_CREATED if created else realtime.CUSTOMER_UPDATED,
-            "workspace_id": customer.workspace_id,
-            "customer": CustomerSerializer(customer).data,
-        },
-    )
+    events.publish_customers([customer_id], created=created)
 
 
 @transaction.atomic
@@ -85,10 +76,6 @@ def customer_update(*, customer: Customer, data: dict) -> Customer:
             raise InvalidInput(f"Unknown tag ids: {missing}", ErrorCode.INVALID_INPUT, field="tag_ids")
         customer.tags.set(tags)
         Customer.objects.filter(pk=customer.pk).update(updated_at=timezone.now())
-    customer_publish(customer.pk)
     # Conversation rows embed the customer: the conversation lists must see the new name/tags.
-    from conversations.services import conversation_publish
-
-    for conversation_id in customer.conversations.values_list("pk", flat=True):
-        conversation_publish(conversation_id)
+    events.publish_customers_with_conversations([customer.pk])
     return customer_with_counts(customer.pk)

@@ -3,29 +3,15 @@ so two concurrent creates cannot both win). Renaming, recolouring or deleting a 
 the customers wearing it, so each of them is announced with ``customer.updated``."""
 from django.db import IntegrityError, transaction
 
-from fiko import realtime
+from conversations import events
 from fiko.errors import ErrorCode, InvalidInput
 from workspaces.selectors import workspace_ids_for_user
 
 from .models import Customer, Tag
-from .selectors import customers_with_counts
-from .serializers import CustomerSerializer
 
 
 def _name_taken(name: str) -> InvalidInput:
     return InvalidInput(f"A tag named '{name}' already exists in this workspace", ErrorCode.INVALID_INPUT, field="name")
-
-
-def _publish_customers(customer_ids: list[int]) -> None:
-    """``customer.updated`` for each customer, rendered in a constant number of queries."""
-    if not customer_ids:
-        return
-    for customer in customers_with_counts(Customer.objects.filter(pk__in=customer_ids)):
-        realtime.publish_on_commit(
-            [realtime.workspace_group(customer.workspace_id)],
-            {"type": realtime.CUSTOMER_UPDATED, "workspace_id": customer.workspace_id,
-             "customer": CustomerSerializer(customer).data},
-        )
 
 
 def _customer_ids(tag: Tag) -> list[int]:
@@ -71,7 +57,7 @@ def tag_update(*, tag: Tag, data: dict) -> Tag:
             tag.save(update_fields=fields)
     except IntegrityError:
         raise _name_taken(data["name"]) from None
-    _publish_customers(_customer_ids(tag))
+    events.publish_customers(_customer_ids(tag))
     return tag
 
 
@@ -79,4 +65,4 @@ def tag_update(*, tag: Tag, data: dict) -> Tag:
 def tag_delete(*, tag: Tag) -> None:
     customer_ids = _customer_ids(tag)
     tag.delete()
-    _publish_customers(customer_ids)
+    events.publish_customers(customer_ids)

@@ -2,12 +2,13 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from customers.models import Customer
 from customers.services import customer_update, customer_upsert_from_platform
 from fiko.errors import FikoError
 from fiko.realtime import workspace_group
-from tests.factories import make_workspace
+from tests.factories import make_conversation, make_customer, make_workspace
 
 
 @pytest.mark.django_db(transaction=True)
@@ -83,3 +84,47 @@ def test_renaming_a_customer_updates_the_conversation_lists(workspace, customer,
     # a second drain on the same listener works (its own event loop)
     customer_update(customer=customer, data={"last_name": "B"})
     assert [e["type"] for e in listener.drain()] == ["customer.updated", "conversation.updated"]
+
+
+def _rename_with_queries(customer, first_name):
+    with CaptureQueriesContext(connection) as ctx:
+        customer_update(customer=customer, data={"first_name": first_name})
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_customer_update_republishes_every_conversation_in_a_constant_number_of_queries(workspace, listen):
+    """1, 10 or 50 conversations: the same number of queries, and every row on the list shows
+    the new name (before: 11 queries for 1 conversation, 38 for 10)."""
+    from customers.models import Tag
+
+    vip = Tag.objects.create(workspace=workspace, name="VIP")
+    counts, listener = {}, listen([workspace_group(workspace.pk)])
+    for n in (1, 10, 50):
+        customer = make_customer(workspace, first_name=f"Owner of {n}")
+        customer.tags.add(vip)
+        conversations = {make_conversation(workspace, customer).pk for _ in range(n)}
+        counts[n] = _rename_with_queries(customer, f"Renamed {n}")
+        events = listener.drain()
+        assert [e["type"] for e in events] == ["customer.updated"] + ["conversation.updated"] * n
+        assert events[0]["customer"]["first_name"] == f"Renamed {n}"
+        assert events[0]["customer"]["conversations_count"] == n
+        rows = events[1:]
+        assert {e["conversation_id"] for e in rows} == conversations
+        assert all(e["conversation"]["id"] == e["conversation_id"] for e in rows)
+        assert all(e["conversation"]["customer"]["first_name"] == f"Renamed {n}" for e in rows)
+        assert all(e["conversation"]["customer"]["tags"] == [{"id": vip.pk, "name": "VIP", "color": vip.color}]
+                   for e in rows)
+    assert counts[1] == counts[10] == counts[50], counts
+
+
+@pytest.mark.django_db(transaction=True)
+def test_customer_update_republishes_only_this_customers_conversations(workspace, customer, conversation, listen):
+    someone_else = make_customer(workspace, first_name="Other")
+    make_conversation(workspace, someone_else)
+    listener = listen([workspace_group(workspace.pk)])
+    customer_update(customer=customer, data={"last_name": "Smith"})
+    events = listener.drain()
+    assert [(e["type"], e.get("conversation_id")) for e in events] == [
+        ("customer.updated", None), ("conversation.updated", conversation.pk)]
+    assert events[0]["customer"]["id"] == customer.pk

@@ -1,0 +1,171 @@
+"""Every domain event a write announces, built here and nowhere else.
+
+Services call one ``publish_*`` function after their writes; it renders the objects the event
+carries and queues the event with ``realtime.publish_on_commit``. Rendering is set-based: the
+rows of all the ids asked for are read together, so an event costs a constant number of
+queries whatever the number of rows it announces (a customer in 500 conversations is 5
+queries, not 1,500). Each payload is built once per publish and shared by every group and
+socket that receives it.
+
+The shapes are what the consumers read (``chat/``, ``conversations/`` and ``customers/``
+consumers render them in their dialects):
+
+- ``customer.created`` / ``customer.updated``: ``workspace_id, customer`` (Customer);
+- ``conversation.created`` / ``conversation.updated``: ``workspace_id, conversation_id,
+  conversation`` (Conversation), ``timestamp``;
+- ``message.created``: ``workspace_id, conversation_id, message`` (Message), ``conversation``,
+  ``timestamp``; to the conversation's group and its workspace's group;
+- ``message.updated``: ``conversation_id, message, timestamp``; to the conversation's group;
+- ``messages.read``: ``conversation_id, reader_type, reader_id, last_read_message_id,
+  read_at``; to the conversation's group.
+
+Presence and typing have no row and are published by the consumers themselves.
+
+This module lives in ``conversations`` because a customer's event and a conversation's row
+both read conversation and customer data; ``customers.services`` imports it, and it imports
+no service, so there is no cycle.
+"""
+from collections.abc import Iterable
+
+from django.utils import timezone
+
+from customers.models import Customer
+from customers.selectors import customers_with_counts
+from customers.serializers import CustomerSerializer
+from fiko import realtime
+from fiko.timefmt import iso
+
+from .models import Conversation, Message
+from .selectors import conversations_for_wire, messages_for_wire, read_markers_for
+from .serializers import ConversationSerializer, MessageSerializer
+
+
+# --- payloads (no queries: the rows come rendered-ready from the readers below) ---------------
+def customer_event(customer: Customer, *, created: bool = False) -> dict:
+    """``customer.created``/``customer.updated`` of a row read by ``customers_with_counts``."""
+    return {
+        "type": realtime.CUSTOMER_CREATED if created else realtime.CUSTOMER_UPDATED,
+        "workspace_id": customer.workspace_id,
+        "customer": CustomerSerializer(customer).data,
+    }
+
+
+def conversation_event(conversation: Conversation, *, created: bool = False, timestamp: str | None = None) -> dict:
+    """``conversation.created``/``conversation.updated`` of a row read by ``conversations_for_wire``."""
+    return {
+        "type": realtime.CONVERSATION_CREATED if created else realtime.CONVERSATION_UPDATED,
+        "workspace_id": conversation.workspace_id,
+        "conversation_id": conversation.pk,
+        "conversation": ConversationSerializer(conversation).data,
+        "timestamp": timestamp or iso(timezone.now()),
+    }
+
+
+def messages_read_event(*, conversation_id: int, reader_type: str, reader_id: int, last_read_message_id,
+                        read_at) -> dict:
+    return {
+        "type": realtime.MESSAGES_READ,
+        "conversation_id": conversation_id,
+        "reader_type": reader_type,
+        "reader_id": reader_id,
+        "last_read_message_id": last_read_message_id,
+        "read_at": iso(read_at),
+    }
+
+
+# --- readers: every row an event renders, a constant number of queries per call -------------
+def _customers(customer_ids: Iterable[int]) -> list[Customer]:
+    """2 queries (customers with counts, their tags), in id order."""
+    return list(customers_with_counts(Customer.objects.filter(pk__in=list(customer_ids))).order_by("pk"))
+
+
+def _conversations(queryset) -> list[Conversation]:
+    """3 queries (rows with assignee and last message, their customers with counts, tags)."""
+    return list(conversations_for_wire(queryset).order_by("pk"))
+
+
+def _rendered_messages(message_ids: Iterable[int]) -> list[dict]:
+    """2 queries (messages with sender and customer, the read markers of their conversations)."""
+    messages = list(messages_for_wire(Message.objects.filter(pk__in=list(message_ids))).order_by("pk"))
+    markers = read_markers_for({m.conversation_id for m in messages})
+    return MessageSerializer(messages, many=True, context={"read_markers": markers}).data
+
+
+# --- publishing: what services call -----------------------------------------------------------
+def _queue_customer(customer: Customer, *, created: bool = False) -> None:
+    realtime.publish_on_commit([realtime.workspace_group(customer.workspace_id)], customer_event(customer, created=created))
+
+
+def _queue_conversation(conversation: Conversation, *, created: bool = False, timestamp: str | None = None) -> None:
+    realtime.publish_on_commit(
+        [realtime.workspace_group(conversation.workspace_id)],
+        conversation_event(conversation, created=created, timestamp=timestamp),
+    )
+
+
+def publish_customers(customer_ids: Iterable[int], *, created: bool = False) -> None:
+    """``customer.created``/``customer.updated`` for each customer: 2 queries however many."""
+    for customer in _customers(customer_ids):
+        _queue_customer(customer, created=created)
+
+
+def publish_customers_with_conversations(customer_ids: Iterable[int]) -> None:
+    """``customer.updated`` for each customer, then ``conversation.updated`` for every
+    conversation of theirs (a conversation row embeds its customer, name and tags included):
+    5 queries however many customers and conversations."""
+    customer_ids = list(customer_ids)
+    if not customer_ids:
+        return
+    publish_customers(customer_ids)
+    timestamp = iso(timezone.now())
+    for conversation in _conversations(Conversation.objects.filter(customer_id__in=customer_ids)):
+        _queue_conversation(conversation, timestamp=timestamp)
+
+
+def publish_conversation(conversation_id: int, *, created: bool = False, with_customer: bool = False) -> None:
+    """``conversation.created``/``conversation.updated``: 3 queries. ``with_customer`` first
+    announces its customer (``customer.updated``, e.g. its unread count changed) from the same
+    rows, at no extra query."""
+    conversation = _conversations(Conversation.objects.filter(pk=conversation_id))[0]
+    if with_customer:
+        _queue_customer(conversation.customer)
+    _queue_conversation(conversation, created=created)
+
+
+def publish_message_created(message: Message, *, with_customer: bool = False) -> None:
+    """``message.created`` with the message and its conversation row, to the conversation's
+    group and its workspace's group: 5 queries. ``with_customer`` then announces the customer
+    (``customer.updated``: unread count, last activity) from the same rows."""
+    conversation = _conversations(Conversation.objects.filter(pk=message.conversation_id))[0]
+    timestamp = iso(timezone.now())
+    realtime.publish_on_commit(
+        [realtime.conversation_group(conversation.pk), realtime.workspace_group(conversation.workspace_id)],
+        {
+            "type": realtime.MESSAGE_CREATED,
+            "workspace_id": conversation.workspace_id,
+            "conversation_id": conversation.pk,
+            "message": _rendered_messages([message.pk])[0],
+            "conversation": ConversationSerializer(conversation).data,
+            "timestamp": timestamp,
+        },
+    )
+    if with_customer:
+        _queue_customer(conversation.customer)
+
+
+def publish_message_updated(message: Message) -> None:
+    """``message.updated`` (platform edit, delivery status) for everyone in the conversation: 2 queries."""
+    realtime.publish_on_commit(
+        [realtime.conversation_group(message.conversation_id)],
+        {"type": realtime.MESSAGE_UPDATED, "conversation_id": message.conversation_id,
+         "message": _rendered_messages([message.pk])[0], "timestamp": iso(timezone.now())},
+    )
+
+
+def publish_messages_read(*, conversation_id: int, reader_type: str, reader_id: int, last_read_message_id,
+                          read_at) -> dict:
+    """``messages.read`` for everyone in the conversation; no query. Returns the payload."""
+    payload = messages_read_event(conversation_id=conversation_id, reader_type=reader_type, reader_id=reader_id,
+                                  last_read_message_id=last_read_message_id, read_at=read_at)
+    realtime.publish_on_commit([realtime.conversation_group(conversation_id)], payload)
+    return payload
