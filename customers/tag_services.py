@@ -1,6 +1,8 @@
 """Writes of tags. A tag's name is unique in its workspace (the database constraint decides,
 so two concurrent creates cannot both win). Renaming, recolouring or deleting a tag changes
-the customers wearing it, so each of them is announced with ``customer.updated``."""
+the customers wearing it and the conversation rows that embed them, so each customer is
+announced with ``customer.updated`` and each of their conversations with
+``conversation.updated`` (a constant number of queries, however many)."""
 from django.db import IntegrityError, transaction
 
 from conversations import events
@@ -57,7 +59,7 @@ def tag_update(*, tag: Tag, data: dict) -> Tag:
             tag.save(update_fields=fields)
     except IntegrityError:
         raise _name_taken(data["name"]) from None
-    events.publish_customers(_customer_ids(tag))
+    events.publish_customers_with_conversations(_customer_ids(tag))
     return tag
 
 
@@ -65,4 +67,4 @@ def tag_update(*, tag: Tag, data: dict) -> Tag:
 def tag_delete(*, tag: Tag) -> None:
     customer_ids = _customer_ids(tag)
     tag.delete()
-    events.publish_customers(customer_ids)
+    events.publish_customers_with_conversations(customer_ids)
