@@ -14,13 +14,15 @@ Environment (all optional):
   BENCH_SCALE=1           scales conversations / sockets / senders (0.1 for a quick run)
   BENCH_SECONDS=20        seconds of sending per workload
   BENCH_DRAIN=10          seconds to wait for deliveries after the last send
-  BENCH_WORKLOADS=W1L,W1,W2,W3,W4   also W3X (10,000 idle sockets); W4 = W4@50,W4@200,W4@500
+  BENCH_WORKLOADS=W1L,W1,W1x2,W1x4,W2,W3,W4,WS   also W3X (10,000 idle sockets);
+                          W4 = W4@50,W4@200,W4@500; W1x<N> = W1 on N server processes
   BENCH_TARGETS=fiko,tutorial,raw
   BENCH_FIKO_SERVER=uvicorn      or daphne
   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/fiko_bench
   BENCH_REDIS_URL=redis://127.0.0.1:6379/9   (flushed before each server)
   BENCH_CONNECT_CONCURRENCY=100  handshakes in flight at once
   BENCH_SETTLE_MAX=120    longest wait for a server to go quiet after its warm-up
+  BENCH_FLAT_MB=16        "memory flat" (W2, WS): RSS growth during the run at most this (all processes)
   BENCH_KEEP=1            keep the working directory (plan, server logs, raw JSON) and print it
 
 The full figures of every workload go to bench/results/<UTC time>.json, the table to .md.
@@ -64,8 +66,12 @@ DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.
 REDIS_URL = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/9"
 FIKO_SERVER = os.environ.get("BENCH_FIKO_SERVER") or "uvicorn"
 TARGETS = [t for t in (os.environ.get("BENCH_TARGETS") or "fiko,tutorial,raw").split(",") if t]
-WORKLOAD_NAMES = [w for w in (os.environ.get("BENCH_WORKLOADS") or "W1L,W1,W2,W3,W4").split(",") if w]
+WORKLOAD_NAMES = [w for w in (os.environ.get("BENCH_WORKLOADS") or "W1L,W1,W1x2,W1x4,W2,W3,W4,WS").split(",") if w]
 W4_RATES = (50, 200, 500)  # Telegram updates per second
+FLAT_KB = env_float("BENCH_FLAT_MB", 16) * 1024
+# WS: seconds of sending. Not BENCH_SECONDS: the kernel's socket buffers absorb the first ~4 MB
+# per slow socket (tcp_wmem), so a short run shows nothing; 30 s is the issue's measurement.
+WS_SECONDS = env_float("BENCH_WS_SECONDS", 30)
 
 
 def scaled(n, minimum=1):
@@ -86,6 +92,10 @@ def workloads() -> dict[str, dict]:
         "W3X": {"title": f"W3X {scaled(100) * 100:,} idle sockets",
                 "rooms": scaled(100), "sockets": 100, "idle": True},
     }
+    # The slow-reader workload is not scaled: 10 reading and 10 non-reading sockets at any scale.
+    all_["WS"] = {"title": f"WS 1x(10 reading + 10 not reading), 2 senders at 15/s, 16 KB, {WS_SECONDS:g} s",
+                  "kind": "slow", "rooms": 1, "sockets": 10, "slow": 10, "senders": 2, "rate": 15,
+                  "message_bytes": 16384, "duration": WS_SECONDS}
     for rate in W4_RATES:
         all_[f"W4@{rate}"] = {"title": f"W4 Telegram webhook {rate}/s into {scaled(1000):,} conversations",
                               "kind": "webhook", "rate": rate, "customers": scaled(1000), "watchers": 10,
@@ -94,12 +104,18 @@ def workloads() -> dict[str, dict]:
     for name in WORKLOAD_NAMES:
         names = [f"W4@{rate}" for rate in W4_RATES] if name == "W4" else [name]
         for one in names:
+            if one.startswith("W1x") and one[3:].isdigit() and int(one[3:]) >= 1:
+                n = int(one[3:])
+                # The raw peer keeps its rooms in one process's memory: it cannot run as N.
+                all_[one] = {**all_["W1"], "processes": n, "targets": ("fiko", "tutorial"), "scaling_of": "W1",
+                             "title": f"W1x{n} {w1_rooms}x10, 1 sender each at 5/s, {n} server processes"}
             if one.startswith("W4@") and one not in all_ and one[3:].isdigit():
                 rate = int(one[3:])
                 all_[one] = {**all_[f"W4@{W4_RATES[0]}"], "rate": rate,
                              "title": f"W4 Telegram webhook {rate}/s into {scaled(1000):,} conversations"}
             if one not in all_:
-                raise SystemExit(f"bench: unknown workload {name}; known: W1L, W1, W2, W3, W3X, W4, W4@<rate>")
+                raise SystemExit(f"bench: unknown workload {name}; known: W1L, W1, W1x<N>, W2, W3, W3X, W4, "
+                                 "W4@<rate>, WS")
             chosen[one] = all_[one]
     return chosen
 
@@ -159,11 +175,11 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
-def settle(pid: int) -> float:
-    """Wait until the server uses under 10% of a core for a second (its backlog is done)."""
+def settle(server_pids: list[int]) -> float:
+    """Wait until the server (all its processes) uses under 10% of a core for a second."""
     started = time.monotonic()
     while time.monotonic() - started < SETTLE_MAX:
-        pids = process_tree(pid)
+        pids = [p for pid in server_pids for p in process_tree(pid)]
         c0 = cpu_seconds(pids)
         time.sleep(1)
         if cpu_seconds(pids) - c0 < 0.10:
@@ -239,14 +255,16 @@ def server_command(target: str, port: int, secret_key: str) -> tuple[list, Path,
     return [PYTHON, str(BENCH / "peers" / "raw_broadcast.py"), "--port", str(port)], ROOT, env
 
 
-def run_load(target: str, port: int, pid: int, spec: dict, plan: Path | None, out: Path, **overrides) -> dict | None:
+def run_load(target: str, ports: list[int], pids: list[int], spec: dict, plan: Path | None, out: Path,
+             **overrides) -> dict | None:
     spec = {**spec, **overrides}
     if spec.get("kind") == "webhook":
         return run_subprocess(target, [
-            PYTHON, str(BENCH / "webhook_load.py"), "--port", str(port), "--server-pid", str(pid),
+            PYTHON, str(BENCH / "webhook_load.py"), "--port", str(ports[0]), "--server-pid", str(pids[0]),
             "--plan", str(plan), "--rate", str(spec["rate"]), "--duration", str(SECONDS), "--drain", str(DRAIN),
             "--watchers", str(spec["watchers"]), "--out", str(out)], out, SECONDS + DRAIN + 300)
-    cmd = [PYTHON, str(BENCH / "load.py"), "--target", target, "--port", str(port), "--server-pid", str(pid),
+    cmd = [PYTHON, str(BENCH / "load.py"), "--target", target, "--port", ",".join(map(str, ports)),
+           "--server-pid", ",".join(map(str, pids)),
            "--rooms", str(spec["rooms"]), "--sockets", str(spec["sockets"]),
            "--connect-concurrency", str(CONNECT_CONCURRENCY), "--out", str(out)]
     if spec.get("idle"):
@@ -254,9 +272,14 @@ def run_load(target: str, port: int, pid: int, spec: dict, plan: Path | None, ou
     else:
         cmd += ["--senders", str(spec["senders"]), "--rate", str(spec["rate"]),
                 "--duration", str(spec.get("duration", SECONDS)), "--drain", str(spec.get("drain", DRAIN))]
+    if spec.get("slow"):
+        cmd += ["--slow", str(spec["slow"])]
+    if spec.get("message_bytes"):
+        cmd += ["--message-bytes", str(spec["message_bytes"])]
     if plan is not None:
         cmd += ["--plan", str(plan)]
-    return run_subprocess(target, cmd, out, SECONDS + DRAIN + 300 + spec["rooms"] * spec["sockets"] / 5)
+    return run_subprocess(target, cmd, out, spec.get("duration", SECONDS) + DRAIN + 300
+                          + spec["rooms"] * spec["sockets"] / 5)
 
 
 def run_subprocess(target: str, cmd: list, out: Path, timeout: float) -> dict | None:
@@ -275,6 +298,13 @@ def brief(r: dict | None) -> str:
     if not r:
         return "failed"
     s = r["server"] or {}
+    if r.get("slow"):
+        sl = r["slow"]
+        return (f"readers {r['delivered_per_s']}/s, loss {r['loss']}, p99 {r['latency_ms']['p99']} ms; RSS "
+                f"{s.get('rss_connected_kb', 0) / 1024:.0f} -> {s.get('rss_end_kb', 0) / 1024:.0f} MB "
+                f"(peak {s.get('rss_peak_kb', 0) / 1024:.0f}); slow sockets closed by server "
+                f"{sl['closed_by_server']}/{sl['connected']} {sl['close_codes']}, slow_consumer frames "
+                f"{sl['slow_consumer_error_frames']}")
     if "ack_ms" in r:
         return (f"{r['acked_per_s']} acked/s, ack p50 {r['ack_ms']['p50']} ms p99 {r['ack_ms']['p99']} ms, "
                 f"to sockets p99 {r['to_sockets_ms']['p99']} ms, loss {r['loss']}, CPU {s.get('cpu_percent')}%, "
@@ -350,7 +380,46 @@ WEBHOOK_METRICS = [
     ("errors", lambda r: None if r is None else sum(r["errors"].values()), _num("{:,}")),
     ("server exceptions", _get(["server_log_exceptions"]), _num("{:,}")),
 ]
-NO_RATIO = {"RSS growth", "errors", "server exceptions", "client CPU"}  # counts and signed deltas
+def _mb(v):
+    return "—" if v is None else f"{v / 1024:,.1f} MB"
+
+
+def _slow(key):
+    return lambda r: None if r is None or not r.get("slow") else r["slow"].get(key)
+
+
+def _codes(v):
+    if v is None:
+        return "—"
+    return ", ".join(f"{code}×{n}" for code, n in sorted(v.items())) or "none"
+
+
+SLOW_METRICS = [
+    ("readers delivered/s", _get(["delivered_per_s"]), _num("{:,.0f}")),
+    ("readers loss", _get(["loss"]), _pct),
+    ("readers latency p99", _get(["latency_ms", "p99"]), _ms),
+    ("frame size", _get(["message_frame_bytes"]), _num("{:,} B")),
+    ("RSS once connected", _get(["server", "rss_connected_kb"]), _mb),
+    ("RSS at end (slow still unread)", _get(["server", "rss_end_kb"]), _mb),
+    ("RSS peak", _get(["server", "rss_peak_kb"]), _mb),
+    ("RSS growth", _get(["server", "rss_growth_during_run_kb"]), lambda v: "—" if v is None else f"{v / 1024:+,.1f} MB"),
+    ("RSS growth rate", _get(["server", "rss_growth_per_s_kb"]), lambda v: "—" if v is None else f"{v / 1024:+,.2f} MB/s"),
+    ("RSS after slow sockets read", _get(["server", "rss_after_slow_read_kb"]), _mb),
+    ("server kernel send queues (max)", _slow("max_server_kernel_send_queue_bytes"),
+     lambda v: "—" if v is None else f"{v / 2**20:,.1f} MB"),
+    ("slow sockets closed by server", lambda r: None if r is None or not r.get("slow") else
+     f"{r['slow']['closed_by_server']}/{r['slow']['connected']}", lambda v: "—" if v is None else v),
+    ("close codes", _slow("close_codes"), _codes),
+    ("slow_consumer error frames", _slow("slow_consumer_error_frames"), _num("{:,}")),
+    ("slow sockets: messages got/sent", lambda r: None if r is None or not r.get("slow") else
+     f"{r['slow']['messages_received']:,}/{r['slow']['messages_expected']:,}", lambda v: "—" if v is None else v),
+    ("server CPU", _get(["server", "cpu_percent"]), _num("{:.0f}%")),
+    ("errors", lambda r: None if r is None else sum(r["errors"].values()), _num("{:,}")),
+    ("server exceptions", _get(["server_log_exceptions"]), _num("{:,}")),
+]
+NO_RATIO = {"RSS growth", "errors", "server exceptions", "client CPU", "RSS growth rate", "frame size",
+            "slow sockets closed by server", "close codes", "slow_consumer error frames",
+            "slow sockets: messages got/sent", "readers loss"}  # counts, signed deltas, text
 
 
 def ratio(a, b) -> str:
@@ -366,7 +435,7 @@ def table(results: dict, specs: dict) -> str:
     for name, spec in specs.items():
         per = results.get(name, {})
         metrics = (WEBHOOK_METRICS if spec.get("kind") == "webhook" else IDLE_METRICS if spec.get("idle")
-                   else MESSAGE_METRICS)
+                   else SLOW_METRICS if spec.get("kind") == "slow" else MESSAGE_METRICS)
         for label, get, fmt in metrics:
             fiko, peer, raw = (get(per.get(t)) for t in ("fiko", "tutorial", "raw"))
             no_ratio = label in NO_RATIO
@@ -375,35 +444,145 @@ def table(results: dict, specs: dict) -> str:
     return "\n".join(lines)
 
 
+def scaling_table(results: dict, specs: dict) -> str | None:
+    """W1 at 1, 2, 4, … server processes: delivered/s and p99, and their ratio to 1 process."""
+    names = (["W1"] if "W1" in specs else []) + [n for n, sp in specs.items() if sp.get("scaling_of") == "W1"]
+    if len(names) < 2:
+        return None
+    lines = ["| server processes | target | delivered/s | ÷ 1 process | latency p99 | ÷ 1 process | loss | "
+             "server CPU (all processes) | RSS once connected (all) |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for target in ("fiko", "tutorial"):
+        base = results.get("W1", {}).get(target)
+        for name in names:
+            r = results.get(name, {}).get(target)
+            if name != "W1" and target not in specs[name].get("targets", (target,)):
+                continue
+            rate, p99 = _get(["delivered_per_s"])(r), _get(["latency_ms", "p99"])(r)
+            lines.append(
+                f"| {specs[name].get('processes', 1)} | {'peer' if target == 'tutorial' else target} | "
+                f"{_num('{:,.0f}')(rate)} | {ratio(rate, _get(['delivered_per_s'])(base))} | {_ms(p99)} | "
+                f"{ratio(p99, _get(['latency_ms', 'p99'])(base))} | {_pct(_get(['loss'])(r))} | "
+                f"{_num('{:.0f}%')(_get(['server', 'cpu_percent'])(r))} | "
+                f"{_mb(_get(['server', 'rss_connected_kb'])(r))} |")
+    return "\n".join(lines)
+
+
+def _slow_all_closed_1013(r):
+    sl = (r or {}).get("slow")
+    if not sl:
+        return None
+    return f"{sl['close_codes'].get('1013', 0)}/{sl['connected']}"
+
+
+# Issue 9's targets: (workload, what, read a result, format, is it a ratio metric, check(fiko, peer)).
+TARGETS_CHECKS = [
+    ("W1L", "latency p99 ≤ peer's", _get(["latency_ms", "p99"]), _ms, True,
+     lambda f, p: f <= p),
+    ("W1", "0 lost after catch-up", _get(["loss"]), _pct, False, lambda f, p: f == 0),
+    ("W1", "delivered/s ≥ 2× peer's", _get(["delivered_per_s"]), _num("{:,.0f}"), True,
+     lambda f, p: f >= 2 * p),
+    ("W2", "delivered/s ≥ 2× peer's", _get(["delivered_per_s"]), _num("{:,.0f}"), True,
+     lambda f, p: f >= 2 * p),
+    ("W2", "memory flat: RSS growth ≤ BENCH_FLAT_MB", _get(["server", "rss_growth_during_run_kb"]),
+     lambda v: "—" if v is None else f"{v / 1024:+,.1f} MB", False, lambda f, p: f <= FLAT_KB),
+    ("W3", "connect rate ≥ peer's", _get(["connect", "rate_per_s"]), _num("{:,.0f}/s"), True,
+     lambda f, p: f >= p),
+    ("W3", "connect p99 ≤ 200 ms", _get(["connect", "p99_ms"]), _ms, True, lambda f, p: f <= 200),
+    ("W3", "≤ 30 KB per socket", _get(["server", "rss_per_socket_kb"]), _num("{:,.0f} KB"), True,
+     lambda f, p: f <= 30),
+    ("W4@200", "ack p99 ≤ 50 ms (1 process)", _get(["ack_ms", "p99"]), _ms, False, lambda f, p: f <= 50),
+    ("W4@200", "to sockets p99 ≤ 100 ms", _get(["to_sockets_ms", "p99"]), _ms, False, lambda f, p: f <= 100),
+    ("W4@200", "every update on the sockets (0 lost)", _get(["loss"]), _pct, False, lambda f, p: f == 0),
+    ("WS", "memory flat with slow sockets: RSS growth ≤ BENCH_FLAT_MB", _get(["server", "rss_growth_during_run_kb"]),
+     lambda v: "—" if v is None else f"{v / 1024:+,.1f} MB", False, lambda f, p: f <= FLAT_KB),
+    ("WS", "every slow socket closed with 1013", _slow_all_closed_1013, lambda v: "—" if v is None else v, False,
+     lambda f, p: f.split("/")[0] == f.split("/")[1] != "0"),
+]
+
+
+def targets_table(results: dict, specs: dict) -> str | None:
+    lines = ["| workload | target | peer | raw | fiko | fiko/peer | fiko/raw | met |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    for name, what, get, fmt, is_ratio, check in TARGETS_CHECKS:
+        if name not in specs:
+            continue
+        per = results.get(name, {})
+        fiko, peer, raw = (get(per.get(t)) for t in ("fiko", "tutorial", "raw"))
+        needs_peer = "peer" in what
+        if fiko is None or (needs_peer and peer is None):
+            met = "not measured"
+        else:
+            try:
+                met = "yes" if check(fiko, peer) else "**no**"
+            except (TypeError, ValueError, IndexError):
+                met = "not measured"
+        lines.append(f"| {name} | {what} | {fmt(peer)} | {fmt(raw)} | {fmt(fiko)} | "
+                     f"{ratio(fiko, peer) if is_ratio else '—'} | {ratio(fiko, raw) if is_ratio else '—'} | {met} |")
+    return "\n".join(lines) if len(lines) > 2 else None
+
+
+def rss_over_time(results: dict, specs: dict) -> str | None:
+    """Server RSS every 5 s from the send start, for the slow-reader workload."""
+    out = []
+    for name, spec in specs.items():
+        if spec.get("kind") != "slow":
+            continue
+        for target in ("fiko", "tutorial", "raw"):
+            series = _get(["server", "rss_series_kb"])(results.get(name, {}).get(target))
+            if not series:
+                continue
+            points, next_t = [], 0.0
+            for t, rss in series:
+                if t >= next_t:
+                    points.append(f"{t:.0f}s {rss / 1024:.0f}")
+                    next_t = t + 5
+            out.append(f"- {name} {'peer' if target == 'tutorial' else target}: RSS MB at seconds from the "
+                       f"send start: " + ", ".join(points))
+    return "\n".join(out) or None
+
+
 def run_workload(target: str, name: str, spec: dict, plan: Path | None, secret_key: str, workdir: Path):
-    """A fresh server for one workload: no backlog or freed memory carried over from another."""
+    """A fresh server for one workload: no backlog or freed memory carried over from another.
+    ``processes`` > 1: that many server processes, each on its own port (the load client spreads
+    its sockets over the ports round-robin, so deliveries cross processes through Redis); CPU and
+    RSS are summed over all of them."""
     flush_redis()
-    port = free_port()
-    cmd, cwd, env = server_command(target, port, secret_key)
-    log = workdir / f"{target}-{name}.log"
-    info: dict = {}
+    n = spec.get("processes", 1)
+    procs, ports, logs = [], [], []
+    info: dict = {"processes": n}
     result = None
-    with open(log, "w") as log_file:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        wait_port(port, proc, log)
+        for i in range(n):
+            port = free_port()
+            cmd, cwd, env = server_command(target, port, secret_key)
+            log = workdir / (f"{target}-{name}.log" if n == 1 else f"{target}-{name}-p{i}.log")
+            with open(log, "w") as log_file:
+                procs.append(subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT))
+            ports.append(port)
+            logs.append(log)
+        for port, proc, log in zip(ports, procs, logs):
+            wait_port(port, proc, log)
+        pids = [proc.pid for proc in procs]
         target_plan = plan if target == "fiko" else None
-        # Warm-up (not reported): imports, pools and first connections are paid here.
-        run_load(target, port, proc.pid, {"rooms": 5, "sockets": 4, "senders": 1, "rate": 2},
+        # Warm-up (not reported): imports, pools and first connections are paid here, on every process.
+        run_load(target, ports, pids, {"rooms": max(5, 2 * n), "sockets": 4, "senders": 1, "rate": 2},
                  target_plan, workdir / f"{target}-{name}-warmup.json", duration=2, drain=3)
-        info["settle_after_warmup_s"] = settle(proc.pid)
-        result = run_load(target, port, proc.pid, spec, target_plan, workdir / f"{target}-{name}.json")
-        if proc.poll() is not None:
-            print(f"bench: {target} server exited ({proc.returncode}):\n{tail(log)}", flush=True)
+        info["settle_after_warmup_s"] = settle(pids)
+        result = run_load(target, ports, pids, spec, target_plan, workdir / f"{target}-{name}.json")
+        for proc, log in zip(procs, logs):
+            if proc.poll() is not None:
+                print(f"bench: {target} server exited ({proc.returncode}):\n{tail(log)}", flush=True)
     except RuntimeError as exc:
         print(f"bench: {target} {name}: {exc}", flush=True)
     finally:
-        stop(proc)
-    errors = log_exceptions(log)
+        for proc in procs:
+            stop(proc)
+    errors = [line for log in logs for line in log_exceptions(log)]
     info["server_log_exceptions"] = len(errors)
     if result is not None:
         result["server_log_exceptions"] = len(errors)
-    print(f"bench: {target:8} {name:4} {brief(result)}", flush=True)
+    print(f"bench: {target:8} {name:5} {brief(result)}", flush=True)
     if errors:
         kinds = Counter(errors).most_common(3)
         print(f"bench: {target} {name} server log: {len(errors)} exceptions: "
@@ -432,11 +611,18 @@ def main() -> None:
     for target in TARGETS:
         meta[target] = {}
         for name, spec in specs.items():
-            if spec.get("fiko_only") and target != "fiko":
+            if spec.get("fiko_only") and target != "fiko" or target not in spec.get("targets", (target,)):
                 continue
             results[name][target], meta[target][name] = run_workload(target, name, spec, plan, secret_key, workdir)
 
     text = table(results, specs)
+    extra = [("W1 scaling over server processes", scaling_table(results, specs)),
+             (f"Issue 9's targets (ratios from this run; memory flat = RSS growth during the run, all "
+              f"processes, at most {FLAT_KB / 1024:g} MB)", targets_table(results, specs)),
+             ("Slow readers: server RSS over time", rss_over_time(results, specs))]
+    for title, body in extra:
+        if body:
+            text += f"\n\n{title}:\n\n{body}"
     header = (f"Fiko vs the Channels tutorial peer (uvicorn) and raw websockets, {started:%Y-%m-%d %H:%M} UTC, "
               f"{os.cpu_count()} cores, scale {SCALE:g}, {SECONDS:g} s per workload, drain {DRAIN:g} s, "
               f"Fiko under {FIKO_SERVER}")
