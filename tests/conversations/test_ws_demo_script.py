@@ -8,14 +8,14 @@ from django.conf import settings
 
 from conversations.models import Message
 from conversations.services import message_receive
-from tests.fiko.test_close_codes import Server
+from tests.live_servers import APPLICATION, Server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def daphne(django_db_setup, tmp_path):
-    server = Server("daphne", "fiko.asgi:application", tmp_path)
+    server = Server("daphne", APPLICATION, tmp_path)
     try:
         yield server
     finally:

@@ -8,99 +8,20 @@ servers' logs (fiko/log_redaction.py).
 """
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 import websockets
-from django.conf import settings
-from django.db import connection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.fiko.token_helpers import staff_access_token
+from tests.live_servers import APPLICATION, BIN, SERVER_COMMANDS, Server
 from tests.sockets import customer_token, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BIN = Path(sys.executable).parent
-SERVER_COMMANDS = {
-    "daphne": lambda app, port: [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app],
-    "uvicorn": lambda app, port: [str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port),
-                                  "--lifespan", "off", "--access-log", "--log-level", "info"],
-}
 BIG_FRAME = '{"type":"ping","pad":"' + "x" * (100 * 1024) + '"}'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _test_database_url() -> str:
-    """The database this test run uses (pytest-django's test database), as a DATABASE_URL."""
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"  # a file (SQLITE_TEST_NAME), never :memory:
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def _server_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SQLITE_TEST_NAME"}}
-    env.update(DATABASE_URL=_test_database_url(), DJANGO_SETTINGS_MODULE="fiko.test_settings",
-               FIKO_TESTING="1", PYTHONUNBUFFERED="1")
-    if settings.REDIS_URL:
-        env["REDIS_URL"] = settings.REDIS_URL
-    return env
-
-
-class Server:
-    """A server subprocess; output goes to a file (a pipe could fill up and stall it)."""
-
-    def __init__(self, kind: str, app: str, log_dir: Path):
-        self.kind, self.port = kind, _free_port()
-        self.log_path = log_dir / f"{kind}-{self.port}.log"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(SERVER_COMMANDS[kind](app, self.port), cwd=settings.BASE_DIR,
-                                     env=_server_env(), stdout=self._log, stderr=subprocess.STDOUT)
-        self._wait_for_port()
-
-    def _wait_for_port(self, timeout: float = 30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.stop()
-                pytest.fail(f"{self.kind} exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"{self.kind} did not listen on {self.port} within {timeout}s:\n{self.log()}")
-
-    def url(self, path: str) -> str:
-        return f"ws://127.0.0.1:{self.port}{path}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
 
 
 @pytest.fixture(scope="module", params=sorted(SERVER_COMMANDS))
@@ -109,7 +30,7 @@ def server(request, django_db_setup, tmp_path_factory):
     tests are committed: transaction=True)."""
     if not (BIN / request.param).exists():
         pytest.skip(f"{request.param} is not installed in {BIN}")
-    running = Server(request.param, "fiko.asgi:application", tmp_path_factory.mktemp("servers"))
+    running = Server(request.param, APPLICATION, tmp_path_factory.mktemp("servers"))
     try:
         yield running
     finally:

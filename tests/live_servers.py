@@ -1,0 +1,100 @@
+"""Real server subprocesses (Daphne, uvicorn) serving an ASGI app against this test's database
+and Redis: what tests/fiko/test_close_codes.py, tests/fiko/test_many_processes.py and
+tests/conversations/test_ws_demo_script.py drive with real clients.
+
+The database must be one the subprocess can see: PostgreSQL (pytest-django's test database)
+or an SQLite file, and the rows a test writes must be committed
+(``pytest.mark.django_db(transaction=True)``).
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+BIN = Path(sys.executable).parent
+SERVER_COMMANDS = {
+    "daphne": lambda app, port: [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app],
+    "uvicorn": lambda app, port: [str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port),
+                                  "--lifespan", "off", "--access-log", "--log-level", "info"],
+}
+APPLICATION = "fiko.asgi:application"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The database this test run uses (pytest-django's test database), as a DATABASE_URL."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"  # a file (SQLITE_TEST_NAME), never :memory:
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+
+def server_env(**extra: str) -> dict:
+    """This process's environment, pointed at the test database and this run's Redis (if any),
+    plus ``extra`` (e.g. ``FIKO_CHAT_TYPING="true"``)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SQLITE_TEST_NAME"}}
+    env.update(DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="fiko.test_settings",
+               FIKO_TESTING="1", PYTHONUNBUFFERED="1")
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+    env.update(extra)
+    return env
+
+
+class Server:
+    """A server subprocess on a free port, ready (its port accepts connections) when the
+    constructor returns; output goes to a file (a pipe could fill up and stall it)."""
+
+    def __init__(self, kind: str, app: str, log_dir: Path, *, env: dict | None = None, name: str = ""):
+        self.kind, self.name, self.port = kind, name or kind, free_port()
+        self.log_path = log_dir / f"{self.name}-{self.port}.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(SERVER_COMMANDS[kind](app, self.port), cwd=settings.BASE_DIR,
+                                     env=server_env(**(env or {})), stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_for_port()
+
+    def _wait_for_port(self, timeout: float = 30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.stop()
+                pytest.fail(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"{self.name} did not listen on {self.port} within {timeout}s:\n{self.log()}")
+
+    def url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def http_url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
