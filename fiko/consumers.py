@@ -218,6 +218,9 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                     self._outbox.clear()
                     await super().close(code=item.code)
                     return
+        except OSError:  # the client is gone (uvicorn's ClientDisconnected); disconnect follows
+            self._closing = True
+            self._outbox.clear()
         finally:
             if self._writer is asyncio.current_task():
                 self._writer = None
@@ -228,6 +231,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             return  # an event this dialect does not render
         try:
             await handler(event)
+        except OSError:
+            raise
         except Exception:
             log.exception("rendering %s failed", event.get("type"))
 

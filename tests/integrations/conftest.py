@@ -85,9 +85,16 @@ def closed_port() -> int:
 def database_unreachable():
     """Point the default connection at a database that is not there (a closed port; for SQLite a
     file that cannot be opened): the ORM raises OperationalError, as when the server is down.
-    Used from the test's own thread, which is the thread the webhook's ORM calls run in."""
+    Every thread's connection shares this settings dict, so the webhook's ORM calls on the
+    database threads (fiko/db.py) see it too; on PostgreSQL the connection pool is closed, so
+    its next connection is opened, and fails, against the closed port within a second."""
     saved = dict(connection.settings_dict)
+    pooled = bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
     connection.close()
+    if pooled:
+        connection.close_pool()
+        options = saved["OPTIONS"]
+        connection.settings_dict["OPTIONS"] = {**options, "pool": {**options["pool"], "min_size": 0, "timeout": 1}}
     if connection.vendor == "sqlite":
         connection.settings_dict["NAME"] = "/nonexistent-directory/fiko.sqlite3"
     else:
@@ -96,5 +103,7 @@ def database_unreachable():
         yield
     finally:
         connection.close()
+        if pooled:
+            connection.close_pool()
         connection.settings_dict.clear()
         connection.settings_dict.update(saved)
