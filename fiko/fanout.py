@@ -90,10 +90,26 @@ class Hub:
             if self.members.get(group) or group not in self._subscribed:
                 return  # someone joined again meanwhile, or the subscription is already gone
             del self._subscribed[group]
+            if not self._subscribed and not self._confirmations:
+                await self._close_subscription()  # nothing left to hear: no idle reader task
+                return
             try:
                 await self._pubsub.unsubscribe(CHANNEL_PREFIX + group)
             except Exception:  # the connection is gone; the reader notices and resets
                 log.warning("unsubscribe from %s failed", group, exc_info=True)
+
+    async def _close_subscription(self) -> None:
+        reader, pubsub, client = self._reader, self._pubsub, self._redis
+        self._reader = self._pubsub = self._redis = None
+        if reader is not None:
+            reader.cancel()
+            await asyncio.wait([reader])
+        for each in (pubsub, client):
+            if each is not None:
+                try:
+                    await each.aclose()
+                except Exception:
+                    log.warning("closing the event subscription failed", exc_info=True)
 
     def _discard(self, group: str, member) -> bool:
         """Remove ``member``; True when the group has no local member left."""
@@ -173,14 +189,11 @@ class Hub:
 
     async def aclose(self) -> None:
         """Drop this loop's subscription and clients (a loop that is about to end)."""
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.wait([self._reader])
-        for client in (self._pubsub, self._redis, _async_redis.pop(self.loop, None)):
-            if client is not None:
-                await client.aclose()
+        await self._close_subscription()
+        publisher = _async_redis.pop(self.loop, None)
+        if publisher is not None:
+            await publisher.aclose()
         self.members, self._subscribed, self._confirmations = {}, {}, {}
-        self._pubsub = self._redis = self._reader = None
 
     async def _lost(self, pubsub) -> None:
         members = {member for group_members in self.members.values() for member in group_members}
