@@ -63,6 +63,23 @@ def test_staff_writes_and_reads(workspace, staff, customer, conversation, listen
     assert room_events[2]["message"]["id"] == reply.pk
 
 
+def test_a_new_message_rendered_in_hand_is_the_message_read_back(workspace, staff, customer, conversation, listen):
+    """message.created renders the row just stored without reading it again: it must equal the
+    message as REST and history render it from the database (reply, reference, sender, customer,
+    read receipts), for a staff and a customer message alike."""
+    from conversations.services import message_render
+
+    first, _ = message_receive(conversation=conversation, customer=customer, content="Do you have it in blue?")
+    conversation_mark_read(conversation=conversation, reader_type="user", reader_id=staff.pk)
+    room = listen([conversation_group(conversation.pk)])
+    reply, _ = message_send(conversation=conversation, user=staff, content="Yes", reply_to_message_id=first.pk,
+                            reference={"type": "product", "id": 7, "title": "Blue shirt"})
+    again, _ = message_receive(conversation=conversation, customer=customer, content="Great")
+    created = [e["message"] for e in room.drain() if e["type"] == "message.created"]
+    assert created == [message_render(reply), message_render(again)]
+    assert created[0]["reply_to_message_id"] == first.pk and created[0]["read_receipts"] == []
+
+
 def test_conversation_created_and_updated(workspace, staff, listen):
     lists = listen([workspace_group(workspace.pk)])
     customer = make_customer(workspace, first_name="Neo", source="web", external_id="")
