@@ -1,6 +1,6 @@
 """Reads of conversations and messages, with tenancy folded into each query."""
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Prefetch
+from django.db.models import Count, F, OuterRef, Prefetch, Subquery
 
 from customers.models import Customer
 from customers.selectors import customers_with_counts, user_workspaces
@@ -57,6 +57,29 @@ def conversation_get_for_user(*, user, conversation_id) -> Conversation | None:
     ).first()
 
 
+def conversation_access_for_staff(*, user_id, conversation_id) -> tuple[object | None, Conversation | None]:
+    """(the active user ``user_id``, the conversation if it is in one of that user's workspaces)
+    in one query: the chat socket's handshake checks the token's user and its access together.
+    (None, None) when there is no such active user; (user, None) when the conversation is
+    missing or another workspace's. The conversation holds ``id`` and ``workspace_id``; any
+    other field loads on first use."""
+    conversation_id = id_or_none(conversation_id)
+    users = get_user_model().objects.filter(pk=user_id, is_active=True)
+    if conversation_id is not None:
+        users = users.annotate(conversation_workspace_id=Subquery(
+            Conversation.objects.filter(pk=conversation_id, workspace__memberships__user_id=OuterRef("pk"))
+            .values("workspace_id")[:1]))
+    user = users.first()
+    if user is None:
+        return None, None
+    workspace_id = getattr(user, "conversation_workspace_id", None)
+    if workspace_id is None:
+        return user, None
+    from .serializers import instance_of_columns
+
+    return user, instance_of_columns(Conversation, {"id": conversation_id, "workspace_id": workspace_id})
+
+
 def conversation_get_for_customer(*, customer, conversation_id) -> Conversation | None:
     conversation_id = id_or_none(conversation_id)
     if conversation_id is None:
@@ -96,18 +119,19 @@ def messages_for_wire(queryset=None):
     return queryset.select_related("sender_user", "conversation__customer")
 
 
-def read_markers_for(conversation_ids) -> dict[int, list[ReadMarker]]:
-    markers: dict[int, list[ReadMarker]] = {}
-    for marker in ReadMarker.objects.filter(conversation_id__in=list(conversation_ids)):
+def read_markers_for(conversation_ids) -> dict[int, list]:
+    """{conversation_id: [row(reader_type, reader_id, last_read_seq, read_at), ...]}: what
+    MessageSerializer / message_wire need for read receipts, in one query."""
+    markers: dict[int, list] = {}
+    rows = ReadMarker.objects.filter(conversation_id__in=list(conversation_ids)).values_list(
+        "conversation_id", "reader_type", "reader_id", "last_read_seq", "read_at", named=True)
+    for marker in rows:
         markers.setdefault(marker.conversation_id, []).append(marker)
     return markers
 
 
-def message_window(*, conversation_id: int, before_id=None, after_id=None, limit=DEFAULT_MESSAGES):
-    """Up to ``limit`` messages nearest the given id, oldest first, and whether more exist
-    beyond them (older for ``before_id`` and the default, newer for ``after_id``)."""
+def _window(queryset, *, before_id, after_id, limit) -> tuple[list, bool]:
     limit = max(1, min(int(limit), MAX_MESSAGES))
-    queryset = messages_for_wire(Message.objects.filter(conversation_id=conversation_id))
     if after_id is not None:
         rows = list(queryset.filter(id__gt=after_id).order_by("seq")[: limit + 1])
         return rows[:limit], len(rows) > limit
@@ -116,6 +140,32 @@ def message_window(*, conversation_id: int, before_id=None, after_id=None, limit
     rows = list(queryset.order_by("-seq")[: limit + 1])
     has_more = len(rows) > limit
     return list(reversed(rows[:limit])), has_more
+
+
+def message_window(*, conversation_id: int, before_id=None, after_id=None, limit=DEFAULT_MESSAGES):
+    """Up to ``limit`` messages nearest the given id, oldest first, and whether more exist
+    beyond them (older for ``before_id`` and the default, newer for ``after_id``)."""
+    return _window(messages_for_wire(Message.objects.filter(conversation_id=conversation_id)),
+                   before_id=before_id, after_id=after_id, limit=limit)
+
+
+# What conversations.serializers.message_wire reads of a message, its staff author and the
+# conversation's customer, as one row per message.
+MESSAGE_WIRE_COLUMNS = (
+    "id", "conversation_id", "seq", "content", "role", "sender_type", "sender_user_id", "sender_customer_id",
+    "message_type", "media_url", "thumbnail_url", "reply_to_id", "reference", "is_ai_response", "is_answered",
+    "is_edited", "is_deleted", "delivery_status", "external_send_result", "created_at",
+    "sender_user__first_name", "sender_user__last_name", "sender_user__username",
+    "conversation__customer_id", "conversation__customer__first_name", "conversation__customer__last_name",
+    "conversation__customer__username", "conversation__customer__source",
+)
+
+
+def message_rows_window(*, conversation_id: int, before_id=None, after_id=None, limit=DEFAULT_MESSAGES):
+    """``message_window`` as plain rows (MESSAGE_WIRE_COLUMNS, one query, no model instances):
+    for frames that render many messages (``recent_messages``, ``messages_page``)."""
+    queryset = Message.objects.filter(conversation_id=conversation_id).values_list(*MESSAGE_WIRE_COLUMNS, named=True)
+    return _window(queryset, before_id=before_id, after_id=after_id, limit=limit)
 
 
 def message_get_in_conversation(*, conversation_id: int, message_id) -> Message | None:

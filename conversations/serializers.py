@@ -1,6 +1,7 @@
 """Conversation and Message on the wire: one shape per object, used by every dialect."""
 from rest_framework import serializers
 
+from customers.models import Customer
 from customers.serializers import CustomerBriefSerializer, CustomerSerializer
 from fiko.api_fields import IdField
 from fiko.timefmt import iso
@@ -60,7 +61,12 @@ class ExternalSendResultSerializer(serializers.Serializer):
 
 
 class MessageSerializer(serializers.ModelSerializer):
-    """Context ``read_markers``: {conversation_id: [ReadMarker, ...]} from
+    """A message on the wire. The shape is built by ``message_wire`` (below), which the socket
+    frames also call on plain rows (conversations.selectors.message_rows_window) without
+    building a model instance or a serializer per message; the fields declared here describe
+    that shape for the OpenAPI schema (a test keeps them in step).
+
+    Context ``read_markers``: {conversation_id: [marker, ...]} from
     conversations.selectors.read_markers_for; without it the receipts are read here."""
 
     conversation_id = serializers.IntegerField(read_only=True)
@@ -83,26 +89,136 @@ class MessageSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_sender_name(self, message) -> str:
-        if message.sender_type == Message.SenderType.USER and message.sender_user_id:
-            user = message.sender_user
-            return (user.get_full_name() or user.username) if user else ""
-        if message.sender_type == Message.SenderType.CUSTOMER:
-            return message.conversation.customer.display_name
-        return message.get_sender_type_display()
-
-    def get_read_receipts(self, message) -> list[dict]:
+    def to_representation(self, message):
         from .selectors import read_markers_for
 
         markers = self.context.get("read_markers")
         if markers is None:
             markers = self.context["read_markers"] = read_markers_for([message.conversation_id])
-        own = (message.sender_type, message.sender_user_id or message.sender_customer_id)
-        return [
+        by_user = message.sender_type == Message.SenderType.USER and message.sender_user_id
+        return message_wire(message, customer=message.conversation.customer,
+                            sender_user=message.sender_user if by_user else None,
+                            markers=markers.get(message.conversation_id, ()))
+
+    def get_sender_name(self, message) -> str:  # schema only: message_wire renders it
+        raise NotImplementedError
+
+    def get_read_receipts(self, message) -> list[dict]:  # schema only
+        raise NotImplementedError
+
+
+_SENDER_TYPE_LABELS = dict(Message._meta.get_field("sender_type").flatchoices)
+_BOOLEAN = serializers.BooleanField()
+
+
+def _reference_wire(reference):
+    """ReferenceSerializer's rendering of the stored dict: type, id and (when present) title."""
+    if reference is None:
+        return None
+    wire = {"type": reference["type"], "id": reference["id"]}
+    if "title" in reference:
+        title = reference["title"]
+        wire["title"] = None if title is None else str(title)
+    return wire
+
+
+def _external_send_result_wire(result):
+    """ExternalSendResultSerializer's rendering of the stored dict."""
+    if result is None:
+        return None
+    wire = {"success": _BOOLEAN.to_representation(result["success"]), "platform": str(result["platform"])}
+    for name in ("error", "external_message_id"):
+        if name in result:
+            wire[name] = None if result[name] is None else str(result[name])
+    return wire
+
+
+def message_wire(message, *, customer, sender_user, markers) -> dict:
+    """The one definition of a message on the wire (SPEC "Objects on the wire").
+
+    ``message``: a Message, or any row with the same attribute names (id, conversation_id, seq,
+    content, role, sender_type, sender_user_id, sender_customer_id, message_type, media_url,
+    thumbnail_url, reply_to_id, reference, is_ai_response, is_answered, is_edited, is_deleted,
+    delivery_status, external_send_result, created_at). ``customer``: the conversation's
+    customer (id, first_name, last_name, username, source). ``sender_user``: the staff author
+    (first_name, last_name, username), or None. ``markers``: the conversation's read markers
+    (reader_type, reader_id, last_read_seq, read_at)."""
+    sender_type = message.sender_type
+    if sender_type == Message.SenderType.USER and message.sender_user_id:
+        sender_name = (sender_user.get_full_name() or sender_user.username) if sender_user else ""
+    elif sender_type == Message.SenderType.CUSTOMER:
+        sender_name = customer.display_name
+    else:
+        sender_name = str(_SENDER_TYPE_LABELS.get(sender_type, sender_type))
+    own = (sender_type, message.sender_user_id or message.sender_customer_id)
+    seq = message.seq
+    reply_to_id = message.reply_to_id
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "chat_id": message.conversation_id,
+        "seq": seq,
+        "content": message.content,
+        "type": str(message.role),
+        "sender_type": sender_type,
+        "sender_user_id": message.sender_user_id,
+        "sender_customer_id": message.sender_customer_id,
+        "sender_name": sender_name,
+        "message_type": message.message_type,
+        "media_url": message.media_url,
+        "thumbnail_url": message.thumbnail_url,
+        "reply_to_message_id": None if reply_to_id is None else int(reply_to_id),
+        "reference": _reference_wire(message.reference),
+        "customer": {"id": customer.id, "first_name": customer.first_name, "last_name": customer.last_name,
+                     "username": customer.username, "source": customer.source},
+        "is_ai_response": message.is_ai_response,
+        "is_answered": message.is_answered,
+        "is_edited": message.is_edited,
+        "is_deleted": message.is_deleted,
+        "delivery_status": message.delivery_status,
+        "external_send_result": _external_send_result_wire(message.external_send_result),
+        "read_receipts": [
             {"reader_type": m.reader_type, "reader_id": m.reader_id, "read_at": iso(m.read_at)}
-            for m in markers.get(message.conversation_id, [])
-            if m.last_read_seq >= message.seq and (m.reader_type, m.reader_id) != own
-        ]
+            for m in markers if m.last_read_seq >= seq and (m.reader_type, m.reader_id) != own
+        ],
+        "created_at": iso(message.created_at),
+    }
+
+
+def message_rows_wire(rows, markers: dict) -> list[dict]:
+    """``message_wire`` for rows of conversations.selectors.MESSAGE_WIRE_COLUMNS (and
+    ``markers`` from read_markers_for). The few authors and customers involved are built once
+    each, as model instances of just those columns, so names come from the models' own
+    ``get_full_name`` / ``display_name``."""
+    from django.contrib.auth import get_user_model
+
+    user_model, users, customers = get_user_model(), {}, {}
+    wire = []
+    for row in rows:
+        customer = customers.get(row.conversation__customer_id)
+        if customer is None:
+            customer = customers[row.conversation__customer_id] = instance_of_columns(Customer, {
+                "id": row.conversation__customer_id, "first_name": row.conversation__customer__first_name,
+                "last_name": row.conversation__customer__last_name,
+                "username": row.conversation__customer__username, "source": row.conversation__customer__source})
+        sender_user = None
+        if row.sender_user_id is not None and row.sender_user__username is not None:
+            sender_user = users.get(row.sender_user_id)
+            if sender_user is None:
+                sender_user = users[row.sender_user_id] = instance_of_columns(user_model, {
+                    "id": row.sender_user_id, "first_name": row.sender_user__first_name,
+                    "last_name": row.sender_user__last_name, "username": row.sender_user__username})
+        wire.append(message_wire(row, customer=customer, sender_user=sender_user,
+                                 markers=markers.get(row.conversation_id, ())))
+    return wire
+
+
+def instance_of_columns(model, values: dict):
+    """A ``model`` instance as the database would load it with only these columns (attname ->
+    value); every other field is deferred, so it loads on first use instead of reading as a
+    default."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(model.objects.db, names, [values[name] for name in names])
 
 
 class ConversationUpdateSerializer(serializers.Serializer):
