@@ -38,31 +38,76 @@ class Principal:
     expires_at: int | None = None  # unix seconds
 
 
+@dataclass(frozen=True)
+class AccessClaims:
+    """What a signature- and expiry-checked access token claims; nothing is loaded yet."""
+
+    kind: str
+    user_id: object = None  # as written in the token: checked against the database by the loader
+    customer_id: object = None
+    workspace_id: object = None
+    expires_at: int | None = None
+
+
+class ClaimedUser:
+    """A staff principal's user before the database has confirmed it: only ``pk``. Used by a
+    consumer that checks the user in the same query that loads what it needs
+    (``verifies_principal``, see fiko/ws_auth.py); any other attribute is an AttributeError, so
+    an unchecked user cannot pass for a loaded one."""
+
+    __slots__ = ("pk",)
+    is_authenticated = True
+
+    def __init__(self, pk):
+        """``pk`` as the token carries it (simplejwt writes it as a string); kept as the user
+        model's primary-key type. Raises InvalidCredentials when it cannot be one."""
+        from django.core.exceptions import ValidationError
+
+        try:
+            self.pk = get_user_model()._meta.pk.to_python(pk)
+        except ValidationError:
+            raise InvalidCredentials("user id is not an id") from None
+        if self.pk is None:
+            raise InvalidCredentials("no user id")
+
+
 class InvalidCredentials(Exception):
     pass
 
 
-def principal_from_access_token(raw: str) -> Principal:
-    """Verify signature/expiry and load the user or customer. Raises InvalidCredentials."""
-    from customers.models import Customer
-
+def access_claims(raw: str) -> AccessClaims:
+    """Signature, expiry, token type and kind: no query. Raises InvalidCredentials."""
     try:
         token = AccessToken(raw)
     except TokenError as exc:
         raise InvalidCredentials(str(exc)) from None
     kind = token.get(KIND_CLAIM)
-    exp = token.get("exp")
     if kind == STAFF:
-        user = get_user_model().objects.filter(pk=token.get("user_id"), is_active=True).first()
+        return AccessClaims(kind=STAFF, user_id=token.get("user_id"), expires_at=token.get("exp"))
+    if kind == CUSTOMER:
+        return AccessClaims(kind=CUSTOMER, customer_id=token.get("customer_id"),
+                            workspace_id=token.get("workspace_id"), expires_at=token.get("exp"))
+    raise InvalidCredentials("unknown token kind")
+
+
+def principal_from_claims(claims: AccessClaims) -> Principal:
+    """Load the (active) user or the customer the claims name: one query. Raises InvalidCredentials."""
+    from customers.models import Customer
+
+    if claims.kind == STAFF:
+        user = get_user_model().objects.filter(pk=claims.user_id, is_active=True).first()
         if user is None:
             raise InvalidCredentials("user not found")
-        return Principal(kind=STAFF, user=user, expires_at=exp)
-    if kind == CUSTOMER:
-        customer = Customer.objects.filter(pk=token.get("customer_id"), workspace_id=token.get("workspace_id")).first()
-        if customer is None:
-            raise InvalidCredentials("customer not found")
-        return Principal(kind=CUSTOMER, customer=customer, expires_at=exp)
-    raise InvalidCredentials("unknown token kind")
+        return Principal(kind=STAFF, user=user, expires_at=claims.expires_at)
+    customer = Customer.objects.filter(pk=claims.customer_id, workspace_id=claims.workspace_id).first()
+    if customer is None:
+        raise InvalidCredentials("customer not found")
+    return Principal(kind=CUSTOMER, customer=customer, expires_at=claims.expires_at)
+
+
+def principal_from_access_token(raw: str) -> Principal:
+    """Verify signature/expiry and load the user or customer. Raises InvalidCredentials."""
+    return principal_from_claims(access_claims(raw))
 
 
 def tokens_refresh(raw: str) -> dict:

@@ -8,15 +8,22 @@ honoured only when the browser sent an ``Origin`` we trust: a connection with no
 The middleware never closes an authenticated-but-wrong socket itself: it records the
 principal (or the reason there is none) in the scope, and the consumer accepts and closes
 with 1008 so a browser sees the code (SPEC.md, "Socket close codes").
+
+The token's signature, expiry and kind are checked here without a query. Loading the user is
+one query, which a consumer with ``verifies_principal = True`` folds into the query it makes
+anyway (the chat socket checks the user and the conversation's workspace membership together):
+such a consumer gets a staff principal whose user is a ``ClaimedUser`` (only ``pk``) and must
+confirm it before it accepts. Every other consumer gets the loaded user, as before.
 """
 from urllib.parse import parse_qs, urlsplit
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from fiko.tokens import STAFF, InvalidCredentials, Principal, principal_from_access_token
+from fiko.tokens import STAFF, ClaimedUser, InvalidCredentials, Principal, access_claims, principal_from_claims
 
 SUBPROTOCOL = "bearer"
+INVALID_TOKEN = "Invalid or expired token"
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -61,6 +68,25 @@ class OriginGuard:
         return await self.app(scope, receive, send)
 
 
+def routed_consumer(app, scope):
+    """The consumer class a URLRouter ``app`` will hand ``scope`` to, or None (not a router, no
+    route, not a consumer). The first matching route wins, as in URLRouter itself."""
+    path = scope.get("path")
+    routes = getattr(app, "routes", None)
+    if path is None or routes is None:
+        return None
+    root_path = scope.get("root_path", "")
+    if root_path:
+        if not path.startswith(root_path):
+            return None
+        path = path[len(root_path):]
+    path = path.lstrip("/")
+    for route in routes:
+        if route.pattern.match(path):
+            return getattr(route.callback, "consumer_class", None)
+    return None
+
+
 class TokenAuthMiddleware:
     """Puts ``principal`` (or None) and ``auth_error`` into the scope. Runs inside the
     session/auth middleware so ``scope["user"]`` from the cookie is available."""
@@ -77,9 +103,14 @@ class TokenAuthMiddleware:
         scope["accept_subprotocol"] = subprotocol
         if token:
             try:
-                scope["principal"] = await database_sync_to_async(principal_from_access_token)(token)
+                claims = access_claims(token)
+                if claims.kind == STAFF and getattr(routed_consumer(self.app, scope), "verifies_principal", False):
+                    scope["principal"] = Principal(kind=STAFF, user=ClaimedUser(claims.user_id),
+                                                   expires_at=claims.expires_at)
+                else:
+                    scope["principal"] = await database_sync_to_async(principal_from_claims)(claims)
             except InvalidCredentials:
-                scope["auth_error"] = "Invalid or expired token"
+                scope["auth_error"] = INVALID_TOKEN
         else:
             user = scope.get("user")
             has_origin = _header(scope, b"origin") is not None

@@ -224,3 +224,96 @@ async def test_authenticate_without_a_token_is_an_error_frame(staff):
     assert error["code"] == "invalid_input" and error["error"] == "authenticate needs a token"
     await assert_open(comm)
     await comm.disconnect()
+
+
+# --- the chat socket: the token's user is checked with the conversation's access ---------------
+# /ws/chat/<id>/ (verifies_principal) gets no user query from the middleware: its handshake
+# checks the user and the conversation in one query. Every rule above must hold there too, and
+# every other socket must still get a loaded, checked user.
+def chat_path(conversation):
+    return f"/ws/chat/{conversation.pk}/"
+
+
+async def test_chat_socket_refuses_bad_tokens_with_1008(staff, customer, conversation):
+    for token, reason in [("not.a.jwt", "Invalid or expired token"),
+                          (staff_access_token(staff, seconds=-1), "Invalid or expired token"),
+                          (customer_token(customer), "A staff token is required")]:
+        comm, connected, _ = await connect(chat_path(conversation), token)
+        assert connected
+        await assert_closed_1008(comm, reason)
+
+
+@pytest.mark.parametrize("path", STAFF_SOCKETS + ["chat"])
+@pytest.mark.parametrize("change", ["deactivated", "deleted"])
+async def test_a_valid_token_of_a_deactivated_or_deleted_user_is_closed_1008(staff, conversation, path, change):
+    from channels.db import database_sync_to_async
+    from django.contrib.auth import get_user_model
+
+    token = staff_token(staff)
+    users = get_user_model().objects.filter(pk=staff.pk)
+    await database_sync_to_async(users.update if change == "deactivated" else users.delete)(
+        **({"is_active": False} if change == "deactivated" else {}))
+    comm, connected, _ = await connect(chat_path(conversation) if path == "chat" else path, token)
+    assert connected
+    await assert_closed_1008(comm, "Invalid or expired token")
+
+
+async def test_chat_socket_checks_the_user_before_the_conversation(staff, conversation):
+    """A deactivated user asking for a missing conversation is told 1008 (credentials), not 4404."""
+    from channels.db import database_sync_to_async
+    from django.contrib.auth import get_user_model
+
+    token = staff_token(staff)
+    await database_sync_to_async(get_user_model().objects.filter(pk=staff.pk).update)(is_active=False)
+    for path in ["/ws/chat/999999/", "/ws/chat/abc/"]:
+        comm, _, _ = await connect(path, token)
+        await assert_closed_1008(comm, "Invalid or expired token")
+
+
+async def test_chat_socket_with_the_bearer_subprotocol_and_the_session_cookie(staff, conversation, session_cookie):
+    comm, connected, subprotocol = await connect(chat_path(conversation), subprotocols=["bearer", staff_token(staff)])
+    assert connected and subprotocol == "bearer"
+    assert (await comm.receive_json_from())["type"] == "recent_messages"
+    await assert_open(comm)
+    await comm.disconnect()
+    headers = [*HOST, (b"origin", b"https://fiko.example.com"), (b"cookie", session_cookie)]
+    comm, connected, _ = await connect(chat_path(conversation), headers=headers)
+    assert connected
+    assert (await comm.receive_json_from())["type"] == "recent_messages"
+    await assert_open(comm)
+    await comm.disconnect()
+    comm, _, _ = await connect(chat_path(conversation), headers=[*HOST, (b"cookie", session_cookie)])
+    await assert_closed_1008(comm, "Authentication required")  # no Origin: the cookie alone is not enough
+
+
+async def test_the_middleware_loads_the_user_except_for_a_consumer_that_verifies_it(staff, customer):
+    """What TokenAuthMiddleware hands each route: a loaded User (and Customer) everywhere but on
+    a consumer with ``verifies_principal``, which gets the token's user id only."""
+    from channels.routing import URLRouter
+    from django.contrib.auth import get_user_model
+    from django.urls import path, re_path
+
+    from fiko.tokens import ClaimedUser
+    from fiko.ws_auth import TokenAuthMiddleware
+
+    seen = []
+
+    def app_for(verifies):
+        async def app(scope, receive, send):
+            seen.append(scope["principal"])
+        app.consumer_class = type("Consumer", (), {"verifies_principal": verifies})
+        return app
+
+    middleware = TokenAuthMiddleware(URLRouter([
+        re_path(r"^ws/chat/(?P<conversation_id>[^/]+)/$", app_for(True)),
+        path("ws/list/", app_for(False)),
+    ]))
+    for url, token in [("/ws/chat/5/", staff_token(staff)), ("/ws/list/", staff_token(staff)),
+                       ("/ws/chat/6/", customer_token(customer))]:
+        await middleware({"type": "websocket", "path": url, "query_string": f"token={token}".encode(),
+                          "headers": []}, None, None)
+    seen = dict(zip(["chat", "list", "chat-customer"], seen))
+    assert type(seen["chat"].user) is ClaimedUser and seen["chat"].user.pk == staff.pk
+    assert not hasattr(seen["chat"].user, "username")  # nothing unchecked can pass for loaded
+    assert isinstance(seen["list"].user, get_user_model()) and seen["list"].user.username == "alice"
+    assert seen["chat-customer"].customer.pk == customer.pk  # only staff principals are deferred
