@@ -7,7 +7,9 @@ deadlines is in the future, so a process that dies without saying goodbye drops 
 ``PRESENCE_TTL`` seconds.
 
 With ``REDIS_URL`` set the registry is a Redis sorted set per key (score = deadline), shared
-by every server process; otherwise it is an in-process dict (single-process ``make run``).
+by every server process, beside a hash per key of participants' display names (so a newcomer
+learns who is online, by name, without a database query); otherwise both are in-process dicts
+(single-process ``make run``). Entering is one round trip (``enter_and_list``), as is leaving.
 """
 import asyncio
 import time
@@ -17,6 +19,7 @@ from django.conf import settings
 PRESENCE_TTL = 60
 HEARTBEAT_SECONDS = 20
 _PREFIX = "fiko:presence:"
+_NAMES_PREFIX = "fiko:presence-names:"
 
 
 def workspace_key(workspace_id: int) -> str:
@@ -38,6 +41,7 @@ def _participants(members) -> set[str]:
 class _MemoryRegistry:
     def __init__(self):
         self.keys: dict[str, dict[str, float]] = {}
+        self.names: dict[str, dict[str, str]] = {}
 
     def add(self, key, member, deadline):
         self.keys.setdefault(key, {})[member] = deadline
@@ -101,11 +105,51 @@ async def is_online(key: str, participant: str) -> bool:
     return participant in await online(key)
 
 
-async def enter(key: str, participant: str, connection: str) -> bool:
+async def enter(key: str, participant: str, connection: str, name: str = "") -> bool:
     """Register a connection; True when it is the participant's first live one here."""
-    was_online = await is_online(key, participant)
-    await renew([key], participant, connection)
-    return not was_online
+    first, _ = await enter_and_list(key, participant, connection, name)
+    return first
+
+
+async def enter_and_list(key: str, participant: str, connection: str, name: str = "") -> tuple[bool, dict[str, str | None]]:
+    """Register a connection and read who else is here, in one round trip (one MULTI).
+
+    Returns (True when it is the participant's first live connection here, {every other live
+    participant: the name it entered with, or None when it gave none}). ``name`` is kept for
+    the others' benefit: the next newcomer reads it instead of querying the database."""
+    now = time.time()
+    member = _member(participant, connection)
+    if not settings.REDIS_URL:
+        live = _memory.live(key, now)
+        was_here = member in live
+        if not live:  # like the Redis hash, names go when nobody has been here for a while
+            _memory.names.pop(key, None)
+        _memory.add(key, member, now + PRESENCE_TTL)
+        if name:
+            _memory.names.setdefault(key, {})[participant] = name
+        members, names = _memory.live(key, now), _memory.names.get(key, {})
+    else:
+        async with _async_redis().pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(_PREFIX + key, "-inf", now)
+            pipe.zadd(_PREFIX + key, {member: now + PRESENCE_TTL})
+            pipe.expire(_PREFIX + key, PRESENCE_TTL * 2)
+            if name:
+                pipe.hset(_NAMES_PREFIX + key, participant, name)
+                pipe.expire(_NAMES_PREFIX + key, PRESENCE_TTL * 2)
+            pipe.zrange(_PREFIX + key, 0, -1)
+            pipe.hgetall(_NAMES_PREFIX + key)
+            _, added, *_, members, raw_names = await pipe.execute()
+        was_here = not added
+        names = {k.decode(): v.decode() for k, v in raw_names.items()}
+    first, others = not was_here, {}
+    for entry in members:
+        entry = entry.decode() if isinstance(entry, bytes) else entry
+        who, _, conn = entry.partition("|")
+        if who == participant:
+            first = first and conn == connection
+        else:
+            others[who] = names.get(who)
+    return first, others
 
 
 async def renew(keys: list[str], participant: str, connection: str) -> None:
@@ -120,6 +164,7 @@ async def renew(keys: list[str], participant: str, connection: str) -> None:
         for key in keys:
             pipe.zadd(_PREFIX + key, {member: deadline})
             pipe.expire(_PREFIX + key, PRESENCE_TTL * 2)
+            pipe.expire(_NAMES_PREFIX + key, PRESENCE_TTL * 2)  # the names live as long as the set
         await pipe.execute()
 
 

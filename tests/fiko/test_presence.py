@@ -1,5 +1,6 @@
 """Presence across processes: two independent Redis clients (as two server processes would
-have) see the same registry; a dead process's entries expire."""
+have) see the same registry; a dead process's entries expire. Entering, with who else is here
+and their names, is one Redis round trip."""
 import asyncio
 
 import pytest
@@ -68,3 +69,56 @@ async def test_a_thousand_sockets_closing_at_once_all_leave(redis_presence):
     assert not errors, f"{len(errors)} leaves failed, e.g. {errors[0]!r}"
     assert all(results)
     assert await presence.online(key) == set()
+
+
+@pytest.fixture
+def redis_round_trips(monkeypatch):
+    """Commands (or pipelines) sent to Redis by the async client: one per round trip."""
+    import redis.asyncio.connection as connection
+
+    count, original = [0], connection.AbstractConnection.send_packed_command
+
+    async def send_packed_command(self, command, check_health=True):
+        count[0] += 1
+        return await original(self, command, check_health)
+
+    monkeypatch.setattr(connection.AbstractConnection, "send_packed_command", send_packed_command)
+    return count
+
+
+async def _enter_and_list_rules(key):
+    assert await presence.enter_and_list(key, "user:1", "a.chan1", "alice") == (True, {})
+    assert await presence.enter_and_list(key, "customer:5", "b.chan2") == (True, {"user:1": "alice"})
+    # a second tab: not first; the others with their names (None: entered without one)
+    assert await presence.enter_and_list(key, "user:1", "b.chan3", "alice") == (False, {"customer:5": None})
+    # the same connection entering again is not a newcomer either
+    assert await presence.enter_and_list(key, "customer:5", "b.chan2") == (False, {"user:1": "alice"})
+    assert await presence.enter_and_list(key, "user:2", "a.chan4", "bob") == (
+        True, {"user:1": "alice", "customer:5": None})
+    assert await presence.online(key) == {"user:1", "user:2", "customer:5"}
+
+
+async def test_enter_and_list_is_one_round_trip(redis_presence, redis_round_trips):
+    key = presence.conversation_key(5)
+    await presence.online(key)  # the pool's first connection (its handshake) is not counted
+    redis_round_trips[0] = 0
+    await _enter_and_list_rules(key)
+    assert redis_round_trips[0] == 5 + 1  # five entries, one read at the end
+
+
+async def test_enter_and_list_in_memory(settings):
+    settings.REDIS_URL = ""
+    presence._memory.keys.clear()
+    await _enter_and_list_rules(presence.conversation_key(6))
+
+
+async def test_names_expire_with_the_registry(redis_presence, monkeypatch):
+    monkeypatch.setattr(presence, "PRESENCE_TTL", 1)
+    key = presence.conversation_key(8)
+    await presence.enter_and_list(key, "user:1", "a.chan1", "alice")
+    await asyncio.sleep(2.2)  # nobody renewed: the set and the names are gone (expiry: 2 x TTL)
+    assert await presence.enter_and_list(key, "user:2", "a.chan2", "bob") == (True, {})
+    import redis
+    from django.conf import settings
+
+    assert redis.Redis.from_url(settings.REDIS_URL).hgetall("fiko:presence-names:" + key) == {b"user:2": b"bob"}
