@@ -18,6 +18,7 @@ import asyncio
 import collections
 import logging
 import re
+import secrets
 import time
 
 import orjson
@@ -74,6 +75,7 @@ def error_frame(code: ErrorCode | str, text: str, **extra) -> dict:
 class NoRouteConsumer(AsyncJsonWebsocketConsumer):
     """A socket path no route serves (``/ws/chat//``, ``/ws/nothing/``): accepted, told why in an
     error frame and closed 4404, like a missing conversation, instead of a failed handshake."""
+    channel_layer_alias = "fiko.no-events"  # hears nothing: no channel-layer channel
 
     async def connect(self):
         await self.accept(subprotocol=self.scope.get("accept_subprotocol"))
@@ -85,11 +87,16 @@ class NoRouteConsumer(AsyncJsonWebsocketConsumer):
 
 
 class BaseConsumer(AsyncJsonWebsocketConsumer):
+    # Events reach a socket through the process's fan-out (``deliver``), not through a
+    # channel-layer channel of its own: no channel name to create, no blocking receive per
+    # socket. ``channel_name`` is still a unique name (presence entries, "not my own echo").
+    channel_layer_alias = "fiko.sockets-hear-events-through-fiko.fanout"
     principal_kind = STAFF  # which token kind this socket accepts
     type_aliases: dict[str, str] = {}  # inbound type -> handler type (e.g. "support" -> "chat_message")
 
     # --- connection ------------------------------------------------------------------------
     async def websocket_connect(self, message):
+        self.channel_name = f"socket.{secrets.token_hex(12)}"
         self.principal = self.scope.get("principal")
         self.user = self.customer = None
         self.groups_joined: set[str] = set()
@@ -164,13 +171,6 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             log.exception("disconnect cleanup failed")
         if getattr(self, "groups_joined", None):
             await realtime.leave(self, *self.groups_joined)
-
-    async def dispatch(self, message):
-        """Layer events a dialect does not render are dropped here, once for every consumer
-        (Channels would raise "No handler" and kill the socket)."""
-        if message.get("type") in realtime.DOMAIN_EVENTS and not hasattr(self, get_handler_name(message)):
-            return
-        await super().dispatch(message)
 
     async def before_disconnect(self):
         """Subclasses: announce leaving (presence) before groups are dropped."""

@@ -36,7 +36,7 @@ from django.test.utils import override_settings
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fiko import presence
+from fiko import fanout, presence
 from fiko.asgi import application
 
 from . import hostile as H
@@ -89,6 +89,7 @@ class LoopThread:
             layer = get_channel_layer()
             if hasattr(layer, "close_pools"):
                 await layer.close_pools()
+            await fanout.hub().aclose()
             for client in list(presence._async_clients.values()):
                 await client.aclose()
             presence._async_clients.clear()
