@@ -16,16 +16,18 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from conversations.models import Message
-from conversations.selectors import (DEFAULT_MESSAGES, MAX_MESSAGES, conversation_get_for_user, message_window,
-                                     read_markers_for)
-from conversations.serializers import MessageSerializer
+from conversations.selectors import (DEFAULT_MESSAGES, MAX_MESSAGES, conversation_access_for_staff,
+                                     message_rows_window, read_markers_for)
+from conversations.serializers import message_rows_wire
 from conversations.services import conversation_mark_read, message_render, message_send
 from customers.models import Customer
 from fiko import presence, realtime
 from fiko.consumers import BaseConsumer, encoded_once
-from fiko.errors import CloseCode, InvalidInput
+from fiko.errors import CloseCode, ErrorCode, InvalidInput
 from fiko.inputs import parse_id
 from fiko.timefmt import now_iso
+from fiko.tokens import STAFF, Principal
+from fiko.ws_auth import INVALID_TOKEN
 
 RECENT_MESSAGES = 50
 ROLES = (Message.Role.SUPPORT, Message.Role.MARKETING)
@@ -33,25 +35,27 @@ ROLES = (Message.Role.SUPPORT, Message.Role.MARKETING)
 
 # --- frames built in one synchronous call each (constant queries) ---------------------------
 def messages_for_frame(rows, conversation_id: int) -> list[dict]:
-    markers = read_markers_for([conversation_id])
-    return MessageSerializer(rows, many=True, context={"read_markers": markers}).data
+    """Rows of message_rows_window on the wire: one more query (the read markers)."""
+    return message_rows_wire(rows, read_markers_for([conversation_id]))
 
 
 def recent_messages_frame(*, conversation_id: int) -> dict:
-    rows, has_more = message_window(conversation_id=conversation_id, limit=RECENT_MESSAGES)
+    """Two queries: the messages (with authors and customer) and the read markers."""
+    rows, has_more = message_rows_window(conversation_id=conversation_id, limit=RECENT_MESSAGES)
     return {"type": "recent_messages", "messages": messages_for_frame(rows, conversation_id),
             "has_more": has_more, "timestamp": now_iso()}
 
 
 def messages_page_frame(*, conversation_id: int, before_id=None, after_id=None, limit=DEFAULT_MESSAGES) -> dict:
-    rows, has_more = message_window(conversation_id=conversation_id, before_id=before_id, after_id=after_id,
-                                    limit=limit)
+    rows, has_more = message_rows_window(conversation_id=conversation_id, before_id=before_id, after_id=after_id,
+                                         limit=limit)
     return {"type": "messages_page", "conversation_id": conversation_id,
             "messages": messages_for_frame(rows, conversation_id), "has_more": has_more}
 
 
 def participant_names(participants) -> dict[str, str]:
-    """{"user:5": "alice", "customer:9": "John Doe"} for presence frames."""
+    """{"user:5": "alice", "customer:9": "John Doe"} for presence frames (for participants
+    whose name presence does not know: those that entered without one)."""
     ids = {"user": [], "customer": []}
     for participant in participants:
         kind, _, pk = participant.partition(":")
@@ -132,11 +136,19 @@ def get_messages_input(frame: dict) -> dict:
 
 class ChatConsumer(BaseConsumer):
     type_aliases = {"support": "chat_message", "marketing": "chat_message"}
+    # The token's user is checked here, in the query that checks the conversation's access
+    # (fiko/ws_auth.py hands this consumer a staff principal with only the user's id).
+    verifies_principal = True
 
     async def connect(self):
-        self.conversation = await database_sync_to_async(conversation_get_for_user)(
-            user=self.user, conversation_id=self.scope["url_route"]["kwargs"]["conversation_id"]
+        user, self.conversation = await database_sync_to_async(conversation_access_for_staff)(
+            user_id=self.user.pk, conversation_id=self.scope["url_route"]["kwargs"]["conversation_id"]
         )
+        if user is None:  # the token's user is gone or deactivated
+            return await self.reject(CloseCode.POLICY_VIOLATION, INVALID_TOKEN, ErrorCode.FORBIDDEN)
+        self.user = user
+        self.principal = Principal(kind=STAFF, user=user, expires_at=self.principal.expires_at)
+        self.participant = f"user:{user.pk}"
         if self.conversation is None:
             return await self.reject(CloseCode.NOT_FOUND, "Conversation not found")
         self.conversation_id = self.conversation.pk
@@ -160,16 +172,19 @@ class ChatConsumer(BaseConsumer):
 
     # --- presence --------------------------------------------------------------------------
     async def _enter_presence(self):
+        """Enter and learn who else is here (with their names) in one Redis round trip; the
+        database is asked only for names presence does not hold."""
         key = presence.conversation_key(self.conversation_id)
-        others = await presence.online(key)
-        first = await presence.enter(key, self.participant, self.channel_name)
+        first, others = await presence.enter_and_list(key, self.participant, self.channel_name, self.user.username)
         self.presence_key = key
         self.presence_keys.append(key)
         if first:
             await self._publish_presence(is_online=True)
-        others.discard(self.participant)
         if others:  # who is already here, so the newcomer's UI is right from the start
-            names = await database_sync_to_async(participant_names)(others)
+            names = {participant: name for participant, name in others.items() if name is not None}
+            unnamed = [participant for participant, name in others.items() if name is None]
+            if unnamed:
+                names.update(await database_sync_to_async(participant_names)(unnamed))
             for participant in sorted(others):
                 kind, _, pk = participant.partition(":")
                 await self.send_json({

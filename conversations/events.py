@@ -144,24 +144,25 @@ def publish_conversation(conversation_id: int, *, created: bool = False, with_cu
 
 def publish_message_created(message: Message, *, with_customer: bool = False) -> None:
     """``message.created`` with the message and its conversation row, to the conversation's
-    group and its workspace's group: 3 queries (the conversation row; the message is in hand).
-    ``with_customer`` then announces the customer
-    (``customer.updated``: unread count, last activity) from the same rows."""
-    conversation = _conversations(Conversation.objects.filter(pk=message.conversation_id))[0]
-    timestamp = iso(timezone.now())
-    realtime.publish_on_commit(
-        [realtime.conversation_group(conversation.pk), realtime.workspace_group(conversation.workspace_id)],
-        {
+    group and its workspace's group; ``with_customer`` then announces the customer
+    (``customer.updated``: unread count, last activity) from the same rows. Built after the
+    commit, outside the conversation's row lock: 3 queries (the conversation row; the message
+    is in hand)."""
+    def build():
+        conversation = _conversations(Conversation.objects.filter(pk=message.conversation_id))[0]
+        built = [([realtime.conversation_group(conversation.pk), realtime.workspace_group(conversation.workspace_id)], {
             "type": realtime.MESSAGE_CREATED,
             "workspace_id": conversation.workspace_id,
             "conversation_id": conversation.pk,
             "message": _rendered_new_message(message, conversation),
             "conversation": ConversationSerializer(conversation).data,
-            "timestamp": timestamp,
-        },
-    )
-    if with_customer:
-        _queue_customer(conversation.customer)
+            "timestamp": iso(timezone.now()),
+        })]
+        if with_customer:
+            built.append(([realtime.workspace_group(conversation.workspace_id)], customer_event(conversation.customer)))
+        return built
+
+    realtime.publish_built_on_commit(build)
 
 
 def publish_message_updated(message: Message) -> None:

@@ -7,7 +7,6 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from fiko import daphne_close, log_redaction  # noqa: E402
@@ -25,7 +24,7 @@ application = ProtocolTypeRouter(
     {
         "http": RequestBodyLimit(django_asgi_app),  # 413 before Django spools a huge body to disk
         # A path no route serves is accepted and closed 4404 (NoRouteConsumer), not a handshake error.
-        "websocket": OriginGuard(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(
-            [*websocket_urlpatterns, re_path(r"", NoRouteConsumer.as_asgi())])))),
+        "websocket": OriginGuard(TokenAuthMiddleware(URLRouter(
+            [*websocket_urlpatterns, re_path(r"", NoRouteConsumer.as_asgi())]))),
     }
 )

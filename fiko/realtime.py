@@ -51,6 +51,22 @@ def publish_on_commit(groups: list[str], event: dict) -> None:
     transaction.on_commit(lambda: _publish(groups, event))
 
 
+def publish_built_on_commit(build) -> None:
+    """Call ``build()`` once the current transaction has committed and publish what it returns,
+    ``[(groups, event), ...]`` in order: for events whose payload costs queries, so they are not
+    made while the transaction holds its row locks (a conversation's writers wait on them)."""
+    def send():
+        try:
+            built = build()
+        except Exception:  # the write is committed; its clients catch up from the database
+            log.exception("building an event after commit failed")
+            return
+        for groups, event in built:
+            _publish(groups, event)
+
+    transaction.on_commit(send)
+
+
 async def publish_now(groups: list[str], event: dict) -> None:
     """For events with no database row (presence, typing), from async code."""
     try:

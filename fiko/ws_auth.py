@@ -15,11 +15,15 @@ anyway (the chat socket checks the user and the conversation's workspace members
 such a consumer gets a staff principal whose user is a ``ClaimedUser`` (only ``pk``) and must
 confirm it before it accepts. Every other consumer gets the loaded user, as before.
 """
+from http.cookies import SimpleCookie
+from importlib import import_module
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
-from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user
 
+from fiko.db import database_sync_to_async
 from fiko.tokens import STAFF, ClaimedUser, InvalidCredentials, Principal, access_claims, principal_from_claims
 
 SUBPROTOCOL = "bearer"
@@ -87,9 +91,25 @@ def routed_consumer(app, scope):
     return None
 
 
+def user_from_session_cookie(scope):
+    """The logged-in user of the Django session cookie the handshake carries, or None: Django's
+    own session and auth (session hash checked), read once at the handshake. (Channels'
+    AuthMiddlewareStack does the same but also wraps every frame the socket sends.)"""
+    cookie = SimpleCookie()
+    try:
+        cookie.load(_header(scope, b"cookie") or "")
+    except Exception:  # a malformed Cookie header is no session
+        return None
+    morsel = cookie.get(settings.SESSION_COOKIE_NAME)
+    if morsel is None or not morsel.value:
+        return None
+    session = import_module(settings.SESSION_ENGINE).SessionStore(morsel.value)
+    user = get_user(SimpleNamespace(session=session))
+    return user if user.is_authenticated else None
+
+
 class TokenAuthMiddleware:
-    """Puts ``principal`` (or None) and ``auth_error`` into the scope. Runs inside the
-    session/auth middleware so ``scope["user"]`` from the cookie is available."""
+    """Puts ``principal`` (or None) and ``auth_error`` into the scope."""
 
     def __init__(self, app):
         self.app = app
@@ -112,9 +132,9 @@ class TokenAuthMiddleware:
             except InvalidCredentials:
                 scope["auth_error"] = INVALID_TOKEN
         else:
-            user = scope.get("user")
             has_origin = _header(scope, b"origin") is not None
-            if user is not None and user.is_authenticated and has_origin:
+            user = await database_sync_to_async(user_from_session_cookie)(scope) if has_origin else None
+            if user is not None:
                 scope["principal"] = Principal(kind=STAFF, user=user)
             else:
                 scope["auth_error"] = "Authentication required"
