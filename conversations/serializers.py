@@ -2,7 +2,7 @@
 from rest_framework import serializers
 
 from customers.models import Customer
-from customers.serializers import CustomerBriefSerializer, CustomerSerializer
+from customers.serializers import CustomerBriefSerializer, CustomerSerializer, customer_wire
 from fiko.api_fields import IdField
 from fiko.timefmt import iso
 
@@ -23,7 +23,36 @@ class LastMessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def conversation_wire(conversation) -> dict:
+    """The one definition of a conversation row on the wire, without a serializer per object
+    (every message event carries its conversation's row); ConversationSerializer delegates
+    here. Reads what conversations.selectors.conversations_for_wire loads."""
+    assignee, last = conversation.assignee, conversation.last_message
+    return {
+        "id": conversation.id,
+        "title": _text(conversation.title),
+        "source": _text(conversation.source),
+        "status": _text(conversation.status),
+        "priority": Priority(conversation.priority).label,
+        "assignee": None if assignee is None else {"id": assignee.id, "username": str(assignee.username)},
+        "customer": customer_wire(conversation.customer),
+        "unread_count": int(conversation.unread_count),
+        "last_message": None if last is None else {
+            "id": last.id, "content": _text(last.content), "type": _text(last.role),
+            "message_type": _text(last.message_type), "created_at": iso(last.created_at)},
+        "is_archived": bool(conversation.is_archived),
+        "created_at": iso(conversation.created_at),
+        "updated_at": iso(conversation.updated_at),
+    }
+
+
+def _text(value):
+    return None if value is None else str(value)
+
+
 class ConversationSerializer(serializers.ModelSerializer):
+    """A conversation row; the shape is ``conversation_wire``'s (the fields describe it for the
+    OpenAPI schema, a test keeps them equal)."""
     priority = serializers.SerializerMethodField()
     assignee = AssigneeSerializer(read_only=True, allow_null=True)
     customer = CustomerSerializer(read_only=True)
@@ -39,6 +68,9 @@ class ConversationSerializer(serializers.ModelSerializer):
 
     def get_priority(self, conversation) -> str:
         return Priority(conversation.priority).label
+
+    def to_representation(self, conversation):
+        return conversation_wire(conversation)
 
 
 class ReadReceiptSerializer(serializers.Serializer):

@@ -1,6 +1,8 @@
 """Customer and Tag on the wire (SPEC.md, "Objects on the wire")."""
 from rest_framework import serializers
+
 from fiko.api_fields import IdField
+from fiko.timefmt import iso
 
 from .models import Customer, Tag
 
@@ -24,8 +26,41 @@ class TagSerializer(serializers.ModelSerializer):
         return value
 
 
+def _text(value):
+    return None if value is None else str(value)
+
+
+def tag_wire(tag) -> dict:
+    return {"id": tag.id, "name": tag.name, "color": tag.color}
+
+
+def customer_wire(customer) -> dict:
+    """The one definition of a customer on the wire, built without a serializer per object
+    (events render a customer per message); CustomerSerializer delegates here and its declared
+    fields describe the shape for the OpenAPI schema (a test keeps them equal). Reads
+    ``unread_total``/``conversations_total`` annotated by customers.selectors and the
+    customer's prefetched tags."""
+    return {
+        "id": customer.id,
+        "first_name": _text(customer.first_name),
+        "last_name": _text(customer.last_name),
+        "username": _text(customer.username),
+        "email": _text(customer.email),
+        "phone": _text(customer.phone),
+        "source": _text(customer.source),
+        "profile_picture": _text(customer.profile_picture),
+        "tags": [tag_wire(tag) for tag in customer.tags.all()],
+        "created_at": iso(customer.created_at),
+        "updated_at": iso(customer.updated_at),
+        "last_activity_at": iso(customer.last_activity_at),
+        "unread_count": int(getattr(customer, "unread_total", 0) or 0),
+        "conversations_count": int(getattr(customer, "conversations_total", 0) or 0),
+    }
+
+
 class CustomerSerializer(serializers.ModelSerializer):
-    """Reads ``unread_total``/``conversations_total`` annotated by customers.selectors."""
+    """Reads ``unread_total``/``conversations_total`` annotated by customers.selectors; the
+    shape is ``customer_wire``'s."""
 
     tags = TagSerializer(many=True, read_only=True)
     unread_count = serializers.SerializerMethodField()
@@ -44,6 +79,9 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     def get_conversations_count(self, customer) -> int:
         return int(getattr(customer, "conversations_total", 0) or 0)
+
+    def to_representation(self, customer):
+        return customer_wire(customer)
 
 
 class CustomerBriefSerializer(serializers.ModelSerializer):
