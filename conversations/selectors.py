@@ -75,7 +75,6 @@ def conversation_access_for_staff(*, user_id, conversation_id) -> tuple[object |
     workspace_id = getattr(user, "conversation_workspace_id", None)
     if workspace_id is None:
         return user, None
-    from .serializers import instance_of_columns
 
     return user, instance_of_columns(Conversation, {"id": conversation_id, "workspace_id": workspace_id})
 
@@ -173,3 +172,11 @@ def message_get_in_conversation(*, conversation_id: int, message_id) -> Message 
     if message_id is None:
         return None
     return Message.objects.filter(pk=message_id, conversation_id=conversation_id).first()
+
+
+def instance_of_columns(model, values: dict):
+    """A ``model`` instance as the database would load it with only these columns (attname ->
+    value); every other field is deferred, so it loads on first use instead of reading as a
+    default."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(model.objects.db, names, [values[name] for name in names])

@@ -7,6 +7,7 @@ from fiko.api_fields import IdField
 from fiko.timefmt import iso
 
 from .models import Conversation, Message, Priority, Status
+from .selectors import instance_of_columns, read_markers_for
 
 
 class AssigneeSerializer(serializers.Serializer):
@@ -122,7 +123,6 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def to_representation(self, message):
-        from .selectors import read_markers_for
 
         markers = self.context.get("read_markers")
         if markers is None:
@@ -243,14 +243,6 @@ def message_rows_wire(rows, markers: dict) -> list[dict]:
         wire.append(message_wire(row, customer=customer, sender_user=sender_user,
                                  markers=markers.get(row.conversation_id, ())))
     return wire
-
-
-def instance_of_columns(model, values: dict):
-    """A ``model`` instance as the database would load it with only these columns (attname ->
-    value); every other field is deferred, so it loads on first use instead of reading as a
-    default."""
-    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
-    return model.from_db(model.objects.db, names, [values[name] for name in names])
 
 
 class ConversationUpdateSerializer(serializers.Serializer):
