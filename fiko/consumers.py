@@ -263,6 +263,11 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                 pass
         try:
             await super().close(code=close_code)
+        except (OSError, RuntimeError):
+            # The connection ended first: the client left, or (a client that reads nothing at
+            # all) uvicorn's keepalive closed it 1011 while our close waited behind the unread
+            # frames. Either way it is closed.
+            log.info("socket already closed before its %s close", close_code)
         except Exception:
             log.warning("closing a socket failed", exc_info=True)
 
