@@ -159,7 +159,7 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
     return message, True
 
 
-@transaction.atomic(savepoint=False)  # nested in a webhook's transaction: no savepoint round trips
+@transaction.atomic
 def message_send(*, conversation: Conversation, user, content="", message_type="text", media_url="",
                  thumbnail_url="", reply_to_message_id=None, reference=None, role=Message.Role.SUPPORT,
                  client_message_id="") -> tuple[Message, bool]:
@@ -178,7 +178,7 @@ def message_send(*, conversation: Conversation, user, content="", message_type="
     return message, created
 
 
-@transaction.atomic(savepoint=False)  # nested in a webhook's transaction: no savepoint round trips
+@transaction.atomic
 def message_receive(*, conversation: Conversation, customer, content="", message_type="text", media_url="",
                     thumbnail_url="", reply_to_message_id=None, reference=None, client_message_id="",
                     channel=None, external_id="") -> tuple[Message, bool]:
@@ -292,7 +292,7 @@ def conversation_create(*, workspace, customer, title: str = "", source: str | N
     return conversation
 
 
-@transaction.atomic(savepoint=False)  # nested in a webhook's transaction: no savepoint round trips
+@transaction.atomic
 def conversation_get_or_open_for_channel(*, customer, channel) -> tuple[Conversation, bool]:
     """The customer's not-closed conversation on this platform channel, or a new one. Two
     concurrent deliveries open one (a partial unique constraint decides, not a check)."""

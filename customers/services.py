@@ -14,7 +14,7 @@ def customer_publish(customer_id: int, *, created: bool = False) -> None:
     events.publish_customers([customer_id], created=created)
 
 
-@transaction.atomic(savepoint=False)  # nested in a webhook's transaction: no savepoint round trips
+@transaction.atomic
 def customer_upsert_from_platform(
     *, workspace, source: str, external_id: str, first_name: str = "", last_name: str = "",
     username: str = "", profile_picture: str | None = None, profile_fetched_at=None,
