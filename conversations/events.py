@@ -1,7 +1,8 @@
 """Every domain event a write announces, built here and nowhere else.
 
 Services call one ``publish_*`` function after their writes; it renders the objects the event
-carries and queues the event with ``realtime.publish_on_commit``. Rendering is set-based: the
+carries and queues the event with ``realtime.publish_on_commit`` (``message.created``: built
+after the commit, ``realtime.publish_built_on_commit``, outside the conversation's row lock). Rendering is set-based: the
 rows of all the ids asked for are read together, so an event costs a constant number of
 queries whatever the number of rows it announces (a customer in 500 conversations is 5
 queries, not 1,500). Each payload is built once per publish and shared by every group and
@@ -31,13 +32,13 @@ from django.utils import timezone
 
 from customers.models import Customer
 from customers.selectors import customers_with_counts
-from customers.serializers import CustomerSerializer
+from customers.serializers import customer_wire
 from fiko import realtime
 from fiko.timefmt import iso
 
 from .models import Conversation, Message
 from .selectors import conversations_for_wire, messages_for_wire, read_markers_for
-from .serializers import ConversationSerializer, MessageSerializer
+from .serializers import MessageSerializer, conversation_wire
 
 
 # --- payloads (no queries: the rows come rendered-ready from the readers below) ---------------
@@ -46,7 +47,7 @@ def customer_event(customer: Customer, *, created: bool = False) -> dict:
     return {
         "type": realtime.CUSTOMER_CREATED if created else realtime.CUSTOMER_UPDATED,
         "workspace_id": customer.workspace_id,
-        "customer": CustomerSerializer(customer).data,
+        "customer": customer_wire(customer),
     }
 
 
@@ -56,7 +57,7 @@ def conversation_event(conversation: Conversation, *, created: bool = False, tim
         "type": realtime.CONVERSATION_CREATED if created else realtime.CONVERSATION_UPDATED,
         "workspace_id": conversation.workspace_id,
         "conversation_id": conversation.pk,
-        "conversation": ConversationSerializer(conversation).data,
+        "conversation": conversation_wire(conversation),
         "timestamp": timestamp or iso(timezone.now()),
     }
 
@@ -96,8 +97,6 @@ def _rendered_new_message(message: Message, conversation: Conversation) -> dict:
     conversation row, just read for the event, carries the customer it embeds, and nobody can
     have read it yet (its seq is the conversation's newest), so it has no read receipts."""
     message.conversation = conversation
-    if message.sender_user_id is not None and message.sender_user is None:
-        return _rendered_messages([message.pk])[0]
     return MessageSerializer(message, context={"read_markers": {conversation.pk: []}}).data
 
 
@@ -155,7 +154,7 @@ def publish_message_created(message: Message, *, with_customer: bool = False) ->
             "workspace_id": conversation.workspace_id,
             "conversation_id": conversation.pk,
             "message": _rendered_new_message(message, conversation),
-            "conversation": ConversationSerializer(conversation).data,
+            "conversation": conversation_wire(conversation),
             "timestamp": iso(timezone.now()),
         })]
         if with_customer:

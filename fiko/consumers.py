@@ -329,10 +329,6 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     async def send_error(self, code, text, **extra):
         await self.send_json(error_frame(code, text, **extra))
 
-    @classmethod
-    async def encode_json(cls, content):
-        return encode_frame(content)
-
     # --- frames every socket understands ----------------------------------------------------
     async def on_ping(self, frame):
         await self.send_json({"type": "pong", "timestamp": now_iso()})

@@ -26,6 +26,8 @@ import threading
 import orjson
 from django.conf import settings
 
+from fiko import redis_clients
+
 log = logging.getLogger(__name__)
 
 def _channel_prefix() -> str:
@@ -80,7 +82,8 @@ class Hub:
         try:
             await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT_SECONDS)
         except (Exception, asyncio.TimeoutError) as exc:
-            self._discard(group, member)
+            if self._discard(group, member) and self._subscribed.get(group) is confirmed:
+                del self._subscribed[group]  # the next joiner subscribes afresh, not on this failure
             raise FanoutUnavailable(f"could not subscribe to {group}: {exc!r}") from exc
 
     async def leave(self, group: str, member) -> None:
@@ -190,9 +193,7 @@ class Hub:
     async def aclose(self) -> None:
         """Drop this loop's subscription and clients (a loop that is about to end)."""
         await self._close_subscription()
-        publisher = _async_redis.pop(self.loop, None)
-        if publisher is not None:
-            await publisher.aclose()
+        await redis_clients.aclose_async_client()
         self.members, self._subscribed, self._confirmations = {}, {}, {}
 
     async def _lost(self, pubsub) -> None:
@@ -219,8 +220,6 @@ class Hub:
 # --- hubs and publishers, per process --------------------------------------------------------
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 _hubs_lock = threading.Lock()
-_sync_redis = None
-_async_redis: dict[asyncio.AbstractEventLoop, object] = {}
 
 
 def hub() -> Hub:
@@ -231,7 +230,6 @@ def hub() -> Hub:
         with _hubs_lock:
             for old in [old for old in _hubs if old.is_closed()]:
                 del _hubs[old]
-                _async_redis.pop(old, None)
             found = _hubs[loop] = Hub(loop)
     return found
 
@@ -250,12 +248,7 @@ def publish(groups: list[str], event: dict) -> None:
     data = encode(event)
     if not settings.REDIS_URL:
         return _deliver_in_process(groups, data)
-    global _sync_redis
-    if _sync_redis is None:
-        import redis
-
-        _sync_redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=5)
-    with _sync_redis.pipeline(transaction=False) as pipe:
+    with redis_clients.sync_client().pipeline(transaction=False) as pipe:
         for group in groups:
             pipe.publish(CHANNEL_PREFIX + group, data)
         pipe.execute()
@@ -266,15 +259,7 @@ async def publish_async(groups: list[str], event: dict) -> None:
     data = encode(event)
     if not settings.REDIS_URL:
         return _deliver_in_process(groups, data)
-    loop = asyncio.get_running_loop()
-    client = _async_redis.get(loop)
-    if client is None:
-        import redis.asyncio as aioredis
-
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL, max_connections=50, timeout=10, socket_timeout=10, socket_connect_timeout=5)
-        client = _async_redis[loop] = aioredis.Redis(connection_pool=pool)
-    async with client.pipeline(transaction=False) as pipe:
+    async with redis_clients.async_client().pipeline(transaction=False) as pipe:
         for group in groups:
             pipe.publish(CHANNEL_PREFIX + group, data)
         await pipe.execute()

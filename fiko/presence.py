@@ -11,10 +11,11 @@ by every server process, beside a hash per key of participants' display names (s
 learns who is online, by name, without a database query); otherwise both are in-process dicts
 (single-process ``make run``). Entering is one round trip (``enter_and_list``), as is leaving.
 """
-import asyncio
 import time
 
 from django.conf import settings
+
+from fiko import redis_clients
 
 PRESENCE_TTL = 60
 HEARTBEAT_SECONDS = 20
@@ -57,42 +58,11 @@ class _MemoryRegistry:
 
 
 _memory = _MemoryRegistry()
-_async_clients: dict[int, object] = {}
-_sync_client = None
-
-
-def _async_redis():
-    import redis.asyncio as aioredis
-
-    loop = asyncio.get_running_loop()
-    client = _async_clients.get(id(loop))
-    if client is None:
-        # A blocking pool: when every connection is busy (1,000 sockets closing at once) a call
-        # waits for one instead of failing with MaxConnectionsError and leaving its entry behind.
-        # timeout=None: no timer armed and cancelled around every command (at thousands of
-        # handshakes a second that showed in the profile); a wait for a free connection is
-        # bounded by the commands in flight, each bounded by socket_timeout.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL, max_connections=settings.PRESENCE_REDIS_MAX_CONNECTIONS, timeout=None,
-            socket_timeout=10, socket_connect_timeout=10)
-        client = _async_clients[id(loop)] = aioredis.Redis(connection_pool=pool)
-    return client
-
-
-def _redis():
-    import redis
-
-    global _sync_client
-    if _sync_client is None:
-        _sync_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
-    return _sync_client
-
-
 async def _live_members(key: str) -> list:
     now = time.time()
     if not settings.REDIS_URL:
         return _memory.live(key, now)
-    client = _async_redis()
+    client = redis_clients.async_client()
     async with client.pipeline(transaction=True) as pipe:
         pipe.zremrangebyscore(_PREFIX + key, "-inf", now)
         pipe.zrange(_PREFIX + key, 0, -1)
@@ -132,7 +102,7 @@ async def enter_and_list(key: str, participant: str, connection: str, name: str 
             _memory.names.setdefault(key, {})[participant] = name
         members, names = _memory.live(key, now), _memory.names.get(key, {})
     else:
-        async with _async_redis().pipeline(transaction=True) as pipe:
+        async with redis_clients.async_client().pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(_PREFIX + key, "-inf", now)
             pipe.zadd(_PREFIX + key, {member: now + PRESENCE_TTL})
             pipe.expire(_PREFIX + key, PRESENCE_TTL * 2)
@@ -162,7 +132,7 @@ async def renew(keys: list[str], participant: str, connection: str) -> None:
         for key in keys:
             _memory.add(key, member, deadline)
         return
-    client = _async_redis()
+    client = redis_clients.async_client()
     async with client.pipeline(transaction=False) as pipe:
         for key in keys:
             pipe.zadd(_PREFIX + key, {member: deadline})
@@ -177,7 +147,7 @@ async def leave(key: str, participant: str, connection: str) -> bool:
     if not settings.REDIS_URL:
         _memory.remove(key, member)
         return participant not in _participants(_memory.live(key, time.time()))
-    async with _async_redis().pipeline(transaction=True) as pipe:  # one round trip
+    async with redis_clients.async_client().pipeline(transaction=True) as pipe:  # one round trip
         pipe.zrem(_PREFIX + key, member)
         pipe.zremrangebyscore(_PREFIX + key, "-inf", time.time())
         pipe.zrange(_PREFIX + key, 0, -1)
@@ -192,7 +162,7 @@ def online_many(keys: list[str]) -> dict[str, set[str]]:
         return {key: _participants(_memory.live(key, now)) for key in keys}
     if not keys:
         return {}
-    with _redis().pipeline(transaction=False) as pipe:
+    with redis_clients.sync_client().pipeline(transaction=False) as pipe:
         for key in keys:
             pipe.zrangebyscore(_PREFIX + key, now, "+inf")
         results = pipe.execute()

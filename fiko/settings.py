@@ -172,8 +172,8 @@ else:
 SOCKET_OUTBOX_MAX_FRAMES = int(os.environ.get("SOCKET_OUTBOX_MAX_FRAMES", 1000))
 SOCKET_OUTBOX_MAX_BYTES = int(os.environ.get("SOCKET_OUTBOX_MAX_BYTES", 4 * 1024 * 1024))
 
-# Presence (fiko/presence.py) has its own Redis pool per event loop; calls wait for a free
-# connection rather than fail when every one is busy.
+# Redis commands (presence, publishing events: fiko/redis_clients.py) use one pool per event
+# loop of this many connections; calls wait for a free connection rather than fail.
 PRESENCE_REDIS_MAX_CONNECTIONS = int(os.environ.get("PRESENCE_REDIS_MAX_CONNECTIONS", 200))
 
 # Django's cache holds login-failure counters (fiko/login_throttle.py): on Redis when

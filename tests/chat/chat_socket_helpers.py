@@ -4,7 +4,7 @@ from channels.db import database_sync_to_async
 
 from conversations.models import Message
 from conversations.services import message_receive, message_send
-from fiko import presence
+from fiko import presence, redis_clients
 from tests.factories import make_user
 from tests.sockets import connect, staff_token
 
@@ -14,7 +14,7 @@ QUIET = 0.3  # seconds a socket must stay silent when nothing is due
 @pytest.fixture(autouse=True)
 def fresh_presence():
     presence._memory.keys.clear()  # in-process registry (no REDIS_URL): no leftovers between tests
-    presence._async_clients.clear()
+    redis_clients.forget()
     yield
     presence._memory.keys.clear()
 

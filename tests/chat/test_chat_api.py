@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from conversations.models import Conversation, Message, ReadMarker
 from conversations.services import conversation_mark_read, message_receive, message_send
-from fiko import presence
+from fiko import presence, redis_clients
 from fiko.tokens import customer_tokens_for, staff_tokens_for
 from tests.factories import make_conversation, make_customer, make_user
 
@@ -181,7 +181,7 @@ def test_online_participants_come_from_presence(staff, workspace, customer):
     other = make_conversation(workspace, customer)
     async_to_sync(presence.enter)(presence.conversation_key(chat.pk), f"user:{staff.pk}", "conn-1")
     async_to_sync(presence.enter)(presence.conversation_key(chat.pk), f"customer:{customer.pk}", "conn-2")
-    presence._async_clients.clear()
+    redis_clients.forget()
     chats = {c["id"]: c for c in as_staff(staff).get("/api/v1/chat/chats").json()}
     assert chats[chat.pk]["online_participants"] == [staff.pk, customer.pk]
     assert chats[other.pk]["online_participants"] == []

@@ -3,7 +3,7 @@ dialect (a customer on the multiplexed socket publishes the same layer events)."
 import pytest
 from channels.db import database_sync_to_async
 
-from fiko import presence, realtime
+from fiko import presence, realtime, redis_clients
 from fiko.timefmt import now_iso
 from tests.factories import make_user
 from tests.sockets import connect, receive_until, staff_token
@@ -16,7 +16,7 @@ QUIET = 0.3
 @pytest.fixture(autouse=True)
 def _fresh_presence():
     presence._memory.keys.clear()
-    presence._async_clients.clear()
+    redis_clients.forget()
     yield
     presence._memory.keys.clear()
 

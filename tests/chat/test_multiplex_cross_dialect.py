@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 
 from conversations.models import Message
 from conversations.services import message_receive, message_send
-from fiko import presence, realtime
+from fiko import presence, realtime, redis_clients
 from tests.sockets import connect, customer_token, receive_until, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _fresh_presence():
     presence._memory.keys.clear()
-    presence._async_clients.clear()
+    redis_clients.forget()
     yield
     presence._memory.keys.clear()
 

@@ -5,7 +5,7 @@ from channels.db import database_sync_to_async
 
 from conversations.models import Conversation, Message, ReadMarker
 from conversations.services import message_publish_updated, message_send
-from fiko import presence, realtime
+from fiko import presence, realtime, redis_clients
 from tests.factories import make_conversation, make_customer, make_user
 from tests.sockets import connect, customer_token, receive_closed_code, receive_until, staff_token
 
@@ -19,7 +19,7 @@ QUIET = 0.3
 @pytest.fixture(autouse=True)
 def _fresh_presence():
     presence._memory.keys.clear()
-    presence._async_clients.clear()
+    redis_clients.forget()
     yield
     presence._memory.keys.clear()
 

@@ -5,17 +5,15 @@ import asyncio
 
 import pytest
 
-from fiko import presence
+from fiko import presence, redis_clients
 
 
 @pytest.fixture
 def redis_presence(redis_url, settings):
     settings.REDIS_URL = redis_url
-    presence._async_clients.clear()
-    presence._sync_client = None
+    redis_clients.forget()
     yield
-    presence._async_clients.clear()
-    presence._sync_client = None
+    redis_clients.forget()
 
 
 async def test_presence_is_shared_across_processes(redis_presence):
@@ -23,7 +21,7 @@ async def test_presence_is_shared_across_processes(redis_presence):
     first = await presence.enter(key, "user:1", "process-a.chan1")
     assert first is True
     # "another process": a fresh client (new event-loop-bound connection pool)
-    presence._async_clients.clear()
+    redis_clients.forget()
     assert await presence.online(key) == {"user:1"}
     again = await presence.enter(key, "user:1", "process-b.chan9")  # second tab elsewhere
     assert again is False

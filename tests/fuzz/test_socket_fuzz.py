@@ -36,7 +36,7 @@ from django.test.utils import override_settings
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fiko import fanout, presence
+from fiko import fanout, presence, redis_clients
 from fiko.asgi import application
 
 from . import hostile as H
@@ -56,11 +56,11 @@ WHOLE_FRAME = ("type", "key", "raw")  # slots of the frame itself
 @pytest.fixture
 def socket_world(transactional_db, platform_sim):
     presence._memory.keys.clear()
-    presence._async_clients.clear()
+    redis_clients.forget()
     world = make_world()
     yield world
     presence._memory.keys.clear()
-    presence._async_clients.clear()
+    redis_clients.forget()
 
 
 class LoopThread:
@@ -90,9 +90,8 @@ class LoopThread:
             if hasattr(layer, "close_pools"):
                 await layer.close_pools()
             await fanout.hub().aclose()
-            for client in list(presence._async_clients.values()):
-                await client.aclose()
-            presence._async_clients.clear()
+            await redis_clients.aclose_async_client()
+            redis_clients.forget()
 
         try:
             self.run(release(), timeout=30)
