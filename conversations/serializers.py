@@ -2,7 +2,7 @@
 from rest_framework import serializers
 
 from customers.models import Customer
-from customers.serializers import CustomerBriefSerializer, CustomerSerializer, customer_wire
+from customers.serializers import CustomerBriefSerializer, CustomerSerializer, customer_wire, wire_text
 from fiko.api_fields import IdField
 from fiko.timefmt import iso
 
@@ -31,24 +31,20 @@ def conversation_wire(conversation) -> dict:
     assignee, last = conversation.assignee, conversation.last_message
     return {
         "id": conversation.id,
-        "title": _text(conversation.title),
-        "source": _text(conversation.source),
-        "status": _text(conversation.status),
+        "title": wire_text(conversation.title),
+        "source": wire_text(conversation.source),
+        "status": wire_text(conversation.status),
         "priority": Priority(conversation.priority).label,
         "assignee": None if assignee is None else {"id": assignee.id, "username": str(assignee.username)},
         "customer": customer_wire(conversation.customer),
         "unread_count": int(conversation.unread_count),
         "last_message": None if last is None else {
-            "id": last.id, "content": _text(last.content), "type": _text(last.role),
-            "message_type": _text(last.message_type), "created_at": iso(last.created_at)},
+            "id": last.id, "content": wire_text(last.content), "type": wire_text(last.role),
+            "message_type": wire_text(last.message_type), "created_at": iso(last.created_at)},
         "is_archived": bool(conversation.is_archived),
         "created_at": iso(conversation.created_at),
         "updated_at": iso(conversation.updated_at),
     }
-
-
-def _text(value):
-    return None if value is None else str(value)
 
 
 class ConversationSerializer(serializers.ModelSerializer):

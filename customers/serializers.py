@@ -26,7 +26,8 @@ class TagSerializer(serializers.ModelSerializer):
         return value
 
 
-def _text(value):
+def wire_text(value):
+    """A text column on the wire, as DRF's CharField renders it (None stays None)."""
     return None if value is None else str(value)
 
 
@@ -42,13 +43,13 @@ def customer_wire(customer) -> dict:
     customer's prefetched tags."""
     return {
         "id": customer.id,
-        "first_name": _text(customer.first_name),
-        "last_name": _text(customer.last_name),
-        "username": _text(customer.username),
-        "email": _text(customer.email),
-        "phone": _text(customer.phone),
-        "source": _text(customer.source),
-        "profile_picture": _text(customer.profile_picture),
+        "first_name": wire_text(customer.first_name),
+        "last_name": wire_text(customer.last_name),
+        "username": wire_text(customer.username),
+        "email": wire_text(customer.email),
+        "phone": wire_text(customer.phone),
+        "source": wire_text(customer.source),
+        "profile_picture": wire_text(customer.profile_picture),
         "tags": [tag_wire(tag) for tag in customer.tags.all()],
         "created_at": iso(customer.created_at),
         "updated_at": iso(customer.updated_at),
