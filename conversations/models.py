@@ -145,6 +145,12 @@ class Message(models.Model):
             models.Index(
                 fields=["next_attempt_at"], condition=Q(delivery_status="pending"), name="message_outbox_due"
             ),
+            # The few customer messages still waiting for an answer: a staff reply marks them
+            # answered, and the store probes for them under the conversation's lock.
+            models.Index(
+                fields=["conversation"], condition=Q(sender_type="customer", is_answered=False),
+                name="message_unanswered",
+            ),
         ]
 
     def __str__(self):

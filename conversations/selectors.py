@@ -1,9 +1,9 @@
 """Reads of conversations and messages, with tenancy folded into each query."""
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, OuterRef, Prefetch, Subquery
+from django.db.models.query import ModelIterable
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 
-from customers.models import Customer
-from customers.selectors import customers_with_counts, user_workspaces
+from customers.selectors import customer_count_annotations, user_workspaces
 from fiko.filtering import apply_filterset
 from fiko.inputs import id_or_none
 from fiko.pagination import PageRequest, parse_page_request
@@ -15,12 +15,47 @@ DEFAULT_MESSAGES = 50
 MAX_MESSAGES = 100
 
 
+class _ConversationWireRows(ModelIterable):
+    """Conversations whose customer carries the counts its wire shape reads: they are
+    annotated on the conversation row (``customer_unread_total``…) and moved onto the
+    customer here."""
+
+    def __iter__(self):
+        for conversation in super().__iter__():
+            customer = conversation.customer
+            for name in CUSTOMER_COUNTS:
+                setattr(customer, name, getattr(conversation, f"customer_{name}"))
+            yield conversation
+
+
+CUSTOMER_COUNTS = tuple(customer_count_annotations())
+
+
 def conversations_for_wire(queryset=None):
-    """Everything ConversationSerializer reads, in a constant number of queries."""
+    """Everything ConversationSerializer reads, in 2 queries: the rows joined with assignee,
+    last message and customer (the customer's counts as subqueries of the same statement),
+    then the customers' tags."""
     queryset = Conversation.objects.all() if queryset is None else queryset
-    return queryset.select_related("assignee", "last_message").prefetch_related(
-        Prefetch("customer", queryset=customers_with_counts(Customer.objects.all()))
-    )
+    counts = {f"customer_{name}": value for name, value in customer_count_annotations("customer_id").items()}
+    queryset = queryset.select_related("assignee", "last_message", "customer").annotate(**counts)
+    queryset = queryset.prefetch_related("customer__tags")
+    queryset._iterable_class = _ConversationWireRows
+    return queryset
+
+
+def conversation_lock_for_store(conversation_id: int, *, duplicates: Q | None) -> Conversation:
+    """The conversation row locked for a new message (``SELECT … FOR UPDATE``), in one
+    statement with what the store decides on under that lock: ``duplicate_id``, a stored
+    message matching ``duplicates`` (or None), and ``has_unanswered``, whether any customer
+    message still waits for an answer (a partial index keeps that probe to the few unanswered
+    rows)."""
+    duplicate = Value(None, output_field=IntegerField()) if duplicates is None else Subquery(
+        Message.objects.filter(duplicates).order_by().values("pk")[:1])
+    unanswered = Message.objects.filter(
+        conversation_id=OuterRef("pk"), sender_type=Message.SenderType.CUSTOMER, is_answered=False)
+    return (Conversation.objects.select_for_update(of=("self",))
+            .annotate(duplicate_id=duplicate, has_unanswered=Exists(unanswered))
+            .get(pk=conversation_id))
 
 
 def conversation_list(*, user, filters=None, request=None):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from fiko.errors import ErrorCode, InvalidInput
@@ -18,7 +18,8 @@ from workspaces.models import Membership
 
 from . import events
 from .models import Conversation, Message, ReadMarker, Status
-from .selectors import conversation_for_wire, message_get_in_conversation, messages_for_wire
+from .selectors import (conversation_for_wire, conversation_lock_for_store, message_get_in_conversation,
+                        messages_for_wire)
 from .serializers import MessageSerializer, ReferenceSerializer
 
 MAX_CONTENT_CHARS = 4096
@@ -96,6 +97,19 @@ def message_publish_updated(message: Message) -> None:
 
 
 # --- messages --------------------------------------------------------------------------------
+def _duplicates(conversation_id: int, sender_filter: dict, *, client_message_id: str, channel,
+                external_id: str) -> Q | None:
+    """The stored messages a new one would repeat: the sender's ``client_message_id`` in this
+    conversation, or the platform's message id on this channel (in any conversation)."""
+    duplicates = None
+    if client_message_id:
+        duplicates = Q(conversation_id=conversation_id, client_message_id=client_message_id, **sender_filter)
+    if channel is not None and external_id:
+        same_platform_id = Q(channel=channel, external_id=external_id)
+        duplicates = same_platform_id if duplicates is None else duplicates | same_platform_id
+    return duplicates
+
+
 def _message_store(*, conversation_id: int, sender: Sender, content="", message_type="text", media_url="",
                    thumbnail_url="", reply_to_message_id=None, reference=None, client_message_id="",
                    channel=None, external_id="", delivery_status=None, is_ai_response=False,
@@ -106,17 +120,16 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
         client_message_id=client_message_id, from_staff=sender.sender_type != Message.SenderType.CUSTOMER,
     )
     # The conversation row lock serializes writers of one conversation: seq has no gaps or
-    # repeats, and the idempotency checks below cannot race with another insert.
-    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    # repeats, and the idempotency checks cannot race with another insert. One statement takes
+    # the lock and answers both checks and "is anything left to mark answered".
     sender_filter = {"sender_user": sender.user} if sender.user else {"sender_customer": sender.customer}
-    if client_message_id:
-        existing = Message.objects.filter(conversation=conversation, client_message_id=client_message_id, **sender_filter).first()
-        if existing:
-            return existing, False
-    if channel is not None and external_id:
-        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
-        if existing:
-            return existing, False
+    conversation = conversation_lock_for_store(
+        conversation_id,
+        duplicates=_duplicates(conversation_id, sender_filter, client_message_id=client_message_id,
+                               channel=channel, external_id=external_id),
+    )
+    if conversation.duplicate_id is not None:
+        return Message.objects.get(pk=conversation.duplicate_id), False
 
     from_customer = sender.sender_type == Message.SenderType.CUSTOMER
     if delivery_status is None:
@@ -147,9 +160,10 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
     else:
         conversation.customer_unread_count = F("customer_unread_count") + 1
         update.append("customer_unread_count")
-        Message.objects.filter(
-            conversation=conversation, sender_type=Message.SenderType.CUSTOMER, is_answered=False
-        ).update(is_answered=True)
+        if conversation.has_unanswered:
+            Message.objects.filter(
+                conversation=conversation, sender_type=Message.SenderType.CUSTOMER, is_answered=False
+            ).update(is_answered=True)
     conversation.save(update_fields=update)
     if from_customer:
         type(sender.customer).objects.filter(pk=sender.customer.pk).update(last_activity_at=now)

@@ -17,20 +17,27 @@ def user_workspaces(user):
     return Membership.objects.filter(user_id=getattr(user, "pk", None)).values("workspace_id")
 
 
-def customers_with_counts(queryset=None):
-    """Customers annotated for CustomerSerializer: unread and conversation totals, tags."""
-    queryset = Customer.objects.all() if queryset is None else queryset
-    per_customer = Conversation.objects.filter(customer=OuterRef("pk")).order_by().values("customer")
-    return queryset.annotate(
-        unread_total=Coalesce(
+def customer_count_annotations(customer_ref: str = "pk") -> dict:
+    """The counts a customer carries on the wire, as annotations of any row whose
+    ``customer_ref`` is the customer's id: ``unread_total`` (over their conversations) and
+    ``conversations_total``."""
+    per_customer = Conversation.objects.filter(customer=OuterRef(customer_ref)).order_by().values("customer")
+    return {
+        "unread_total": Coalesce(
             Subquery(per_customer.annotate(total=Sum("unread_count")).values("total")[:1], output_field=IntegerField()),
             Value(0),
         ),
-        conversations_total=Coalesce(
+        "conversations_total": Coalesce(
             Subquery(per_customer.annotate(total=Count("id")).values("total")[:1], output_field=IntegerField()),
             Value(0),
         ),
-    ).prefetch_related("tags")
+    }
+
+
+def customers_with_counts(queryset=None):
+    """Customers annotated for CustomerSerializer: unread and conversation totals, tags."""
+    queryset = Customer.objects.all() if queryset is None else queryset
+    return queryset.annotate(**customer_count_annotations()).prefetch_related("tags")
 
 
 def customer_list(*, user, filters=None, request=None):

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from conversations.models import Conversation, Message, ReadMarker
 from conversations.services import conversation_mark_read, message_receive, message_send
@@ -73,6 +74,42 @@ def test_staff_reply_marks_customer_messages_answered(staff, customer, conversat
     message_send(conversation=conversation, user=staff, content="answer")
     first.refresh_from_db()
     assert first.is_answered
+
+
+def _statements(store):
+    """The SQL statements one store runs, its event built after commit included."""
+    with CaptureQueriesContext(connection) as ctx:
+        store()
+    verbs = [q["sql"].split()[0].upper() for q in ctx.captured_queries]
+    return [verb for verb in verbs if verb not in ("BEGIN", "COMMIT")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_storing_a_message_is_a_constant_handful_of_statements(staff, customer, conversation, workspace, listen):
+    """Lock (with the duplicate and unanswered probes), insert, conversation update; then the
+    event's conversation row (customer and counts joined) and the customer's tags. However
+    long the conversation, and whether or not the sender repeats a client_message_id."""
+    listener = listen([conversation_group(conversation.pk)])
+    expected = ["SELECT", "INSERT", "UPDATE", "SELECT", "SELECT"]
+    assert _statements(lambda: message_send(conversation=conversation, user=staff, content="first",
+                                            client_message_id="c-1")) == expected
+    for i in range(30):
+        message_send(conversation=conversation, user=staff, content=f"more {i}")
+    assert _statements(lambda: message_send(conversation=conversation, user=staff, content="later",
+                                            client_message_id="c-2")) == expected
+    # A repeat stores and announces nothing: the lock's probe found it, one read returns it.
+    assert _statements(lambda: message_send(conversation=conversation, user=staff, content="later",
+                                            client_message_id="c-2")) == ["SELECT", "SELECT"]
+    # The customer's message also touches their last activity (and announces them: same rows).
+    assert _statements(lambda: message_receive(conversation=conversation, customer=customer, content="q")) == [
+        "SELECT", "INSERT", "UPDATE", "UPDATE", "SELECT", "SELECT"]
+    # Only a reply to a waiting customer message marks messages answered.
+    assert _statements(lambda: message_send(conversation=conversation, user=staff, content="a")) == [
+        "SELECT", "INSERT", "UPDATE", "UPDATE", "SELECT", "SELECT"]
+    assert Message.objects.filter(conversation=conversation, sender_type="customer", is_answered=False).count() == 0
+    events = listener.drain()
+    assert [e["message"]["content"] for e in events] == ["first"] + [f"more {i}" for i in range(30)] + [
+        "later", "q", "a"]
 
 
 @pytest.mark.django_db(transaction=True)
