@@ -57,7 +57,7 @@ class InboundResult:
 
 def channel_for_webhook(*, channel_id, platform: str) -> Channel | None:
     try:
-        return Channel.objects.filter(pk=int(channel_id), platform=platform).first()
+        return Channel.objects.select_related("workspace").filter(pk=int(channel_id), platform=platform).first()
     except (TypeError, ValueError):
         return None
 

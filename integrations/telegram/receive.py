@@ -2,8 +2,8 @@
 
 Files are fetched here, inside the webhook request but before any database transaction, with
 bounded timeouts (getFile, then the download). A file that cannot be fetched does not lose the
-message: it is stored with its caption and a marker saying what is missing. Redeliveries are
-answered early (no second download); the unique event key still decides under concurrency.
+message: it is stored with its caption and a marker saying what is missing. Redeliveries of a
+file are answered early (no second download); the unique event key decides every update.
 """
 from pathlib import PurePosixPath
 
@@ -54,7 +54,8 @@ async def _part(channel, update: TelegramMessage) -> InboundPart:
 
 async def telegram_update_receive(*, channel, update: TelegramMessage) -> InboundResult:
     db = database_sync_to_async
-    if await db(inbound_seen)(channel=channel, event_key=update.event_key):
+    # Early answer only where it saves a download; otherwise the event's unique key decides.
+    if update.file is not None and await db(inbound_seen)(channel=channel, event_key=update.event_key):
         return InboundResult(InboundResult.DUPLICATE)
     if update.is_edit and await db(platform_message_exists)(channel=channel, external_id=update.external_id):
         if update.unsupported:  # e.g. live location updates: nothing we show changed
