@@ -27,9 +27,13 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or (["*"] if DEBUG or os.environ.get("FIKO_TESTING") else [])
 
-# Frontend origins allowed for CORS (REST) and the WebSocket Origin header.
+# Frontend origins allowed for CORS (REST) and the WebSocket Origin header (fiko/ws_auth.py).
 ALLOWED_ORIGINS = env_list("ALLOWED_ORIGINS")
+# Under DEBUG also any http://localhost:<port> and http://127.0.0.1:<port> (SPEC.md): a UI on
+# its own dev server (Vite :5173, :3000...) works against `make run` with nothing to set.
+ALLOWED_ORIGIN_REGEXES = [r"^http://(localhost|127\.0\.0\.1):[0-9]{1,5}\Z"] if DEBUG else []
 CORS_ALLOWED_ORIGINS = ALLOWED_ORIGINS
+CORS_ALLOWED_ORIGIN_REGEXES = ALLOWED_ORIGIN_REGEXES
 CSRF_TRUSTED_ORIGINS = ALLOWED_ORIGINS
 
 INSTALLED_APPS = [
