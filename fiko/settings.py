@@ -27,9 +27,13 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or (["*"] if DEBUG or os.environ.get("FIKO_TESTING") else [])
 
-# Frontend origins allowed for CORS (REST) and the WebSocket Origin header.
+# Frontend origins allowed for CORS (REST) and the WebSocket Origin header (fiko/ws_auth.py).
 ALLOWED_ORIGINS = env_list("ALLOWED_ORIGINS")
+# Under DEBUG also any http://localhost:<port> and http://127.0.0.1:<port> (SPEC.md): a UI on
+# its own dev server (Vite :5173, :3000...) works against `make run` with nothing to set.
+ALLOWED_ORIGIN_REGEXES = [r"^http://(localhost|127\.0\.0\.1):[0-9]{1,5}\Z"] if DEBUG else []
 CORS_ALLOWED_ORIGINS = ALLOWED_ORIGINS
+CORS_ALLOWED_ORIGIN_REGEXES = ALLOWED_ORIGIN_REGEXES
 CSRF_TRUSTED_ORIGINS = ALLOWED_ORIGINS
 
 INSTALLED_APPS = [
@@ -44,17 +48,20 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc files, served here (no CDN)
     "channels",
     "workspaces",
     "customers",
     "conversations",
     "chat",
     "integrations",
+    "pages",
 ]
 
 MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ in every mode (see STORAGES)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "fiko.query_guard.QueryStringGuard",
@@ -122,7 +129,23 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
+# Static files (the admin's, the API docs') are served by the app itself, with WhiteNoise,
+# under Daphne and uvicorn alike. In production (DEBUG off) from STATIC_ROOT, filled by
+# `python manage.py collectstatic` (the image runs it): compressed, with content-hashed,
+# cache-forever names. Under DEBUG and in tests straight from the apps' static folders, so
+# `make run` and the tests need no collectstatic.
+STATIC_FROM_FINDERS = DEBUG or bool(os.environ.get("FIKO_TESTING"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if STATIC_FROM_FINDERS
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = STATIC_FROM_FINDERS
+WHITENOISE_AUTOREFRESH = STATIC_FROM_FINDERS
 MEDIA_URL = "/uploads/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "uploads")
 UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", 10 * 1024 * 1024))
@@ -216,10 +239,17 @@ SIMPLE_JWT = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fiko API",
-    "DESCRIPTION": "Customer-messaging inbox backend. WebSocket protocol: see docs/protocol.md.",
+    "DESCRIPTION": "Customer-messaging inbox backend. The WebSockets (authentication, every socket and "
+    "frame, errors, close codes, catching up): [the WebSocket protocol](/docs/protocol/).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The docs UIs' files come from drf-spectacular-sidecar (pinned), served as static files:
+    # /docs works offline. No validator badge (it would call validator.swagger.io).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # Same field name, different choices: name each set (chat upload result vs. messages).
     "ENUM_NAME_OVERRIDES": {
         "MediaMessageTypeEnum": ["image", "voice", "video", "file"],

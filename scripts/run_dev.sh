@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The development processes behind `make run`: the HTTP + WebSocket server (Daphne) and,
-# next to it, any background worker. Ctrl-C (or any one process exiting) stops them all.
-# Expects the venv made by `make venv`; HOST, PORT and VENV come from the Makefile.
+# `make run`: writes .env.dev, migrates, seeds the demo, prints the banner, then runs the HTTP +
+# WebSocket server (Daphne) and, next to it, the platform simulator and the delivery worker.
+# Ctrl-C (or any one process exiting) stops them all.
+# Expects the venv made by `make venv`; HOST, PORT, SIM_PORT and VENV come from the Makefile.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,7 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 BIN=${VENV:-.venv}/bin
 export DEBUG=${DEBUG:-true}
+export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://$HOST:$PORT}
 
 pids=()
 stop_all() {
@@ -21,14 +23,31 @@ trap stop_all EXIT
 
 # Local platform simulator (Telegram Bot API + Instagram Graph API stand-in, docs/platforms.md):
 # staff replies to Telegram/Instagram conversations land there instead of the real platforms
-# (GET http://127.0.0.1:8081/_sim/sent), and in another terminal
-#   .venv/bin/python manage.py platform_sim --say "hello" --from alice
+# (GET http://127.0.0.1:$SIM_PORT/_sim/sent), and in another terminal
+#   make say TEXT="hello" FROM=alice   (or: .venv/bin/python manage.py platform_sim --say "hello" --from alice)
 # posts a customer message to our webhook. PLATFORM_SIM=0 turns it off; TELEGRAM_API_BASE /
 # INSTAGRAM_GRAPH_API_BASE set in the environment win over it.
+SIM_PORT=${SIM_PORT:-8081}
 if [ "${PLATFORM_SIM:-1}" != "0" ]; then
-    SIM_PORT=${SIM_PORT:-8081}
     export TELEGRAM_API_BASE=${TELEGRAM_API_BASE:-http://127.0.0.1:$SIM_PORT}
     export INSTAGRAM_GRAPH_API_BASE=${INSTAGRAM_GRAPH_API_BASE:-http://127.0.0.1:$SIM_PORT/v21.0}
+fi
+
+# .env.dev: this server's settings, for manage.py in a second terminal (fiko/dev_env.py). Written
+# first, so a file left by an earlier `make run` (another database, another port) never applies.
+{
+    echo "# Written by \`make run\` (scripts/run_dev.sh) for manage.py in other terminals; development only."
+    echo "# Rewritten by every \`make run\`; variables set in the environment win over it."
+    for name in DEBUG PUBLIC_BASE_URL TELEGRAM_API_BASE INSTAGRAM_GRAPH_API_BASE DATABASE_URL REDIS_URL MEDIA_ROOT; do
+        if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
+    done
+} > .env.dev
+
+"$BIN/python" manage.py migrate --noinput || exit
+"$BIN/python" manage.py seed_demo || exit
+"$BIN/python" manage.py print_demo_token --starting || exit
+
+if [ "${PLATFORM_SIM:-1}" != "0" ]; then
     "$BIN/python" manage.py platform_sim --host 127.0.0.1 --port "$SIM_PORT" &
     pids+=($!)
 fi

@@ -1,5 +1,5 @@
 """python manage.py platform_sim                      serve the local platform (Telegram + Instagram)
-python manage.py platform_sim --say "hello" --from alice [--platform instagram] [--photo]
+python manage.py platform_sim --say "hello" --from alice [--platform instagram] [--photo] [--server URL]
 
 Serving: a loopback HTTP server speaking the Telegram Bot API and Instagram Graph/Send API subset
 Fiko uses. Run the server with TELEGRAM_API_BASE=http://127.0.0.1:8081 and
@@ -45,10 +45,18 @@ class Command(BaseCommand):
         parser.add_argument("--photo", action="store_true", help="Telegram: send the simulator's photo, --say as caption")
         parser.add_argument("--sim-url", help="the running simulator (default: TELEGRAM_API_BASE when it is local, "
                                               "else http://127.0.0.1:8081)")
+        parser.add_argument("--server", help="our server, whose webhook --say posts to (default: PUBLIC_BASE_URL; "
+                                             "`make run` writes both to .env.dev)")
 
     def handle(self, *args, **options):
         if options["say"] is None:
             return self.serve(options["host"], options["port"])
+        if options["server"]:
+            with override_settings(PUBLIC_BASE_URL=options["server"].rstrip("/")):  # channel.webhook_url
+                return self.say(options)
+        return self.say(options)
+
+    def say(self, options):
         self.sim_url = (options["sim_url"] or sim_url_default()).rstrip("/")
         channel = self.channel_for(options)
         if options["platform"] == "telegram":
