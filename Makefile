@@ -6,6 +6,8 @@
 #   make migrate | seed | token | venv
 #   make bench            Fiko vs the Channels tutorial peer and raw websockets (bench/README.md;
 #                         needs PostgreSQL and Redis; BENCH_SCALE=0.1 BENCH_SECONDS=5 for a quick run)
+#   make bench-search     lists and search at 1M customers / 300k conversations / 3M messages against
+#                         the targets (bench/search.py; PostgreSQL; BENCH_SEARCH_SCALE=0.01 for a quick run)
 #
 # SQLite and the in-memory channel layer unless DATABASE_URL / REDIS_URL are set.
 
@@ -21,7 +23,7 @@ STAMP := $(VENV)/.installed-requirements
 # Development only: the dev secret key is accepted when DEBUG is on.
 DEV_ENV := DEBUG=$${DEBUG:-true} PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)}
 
-.PHONY: run test venv migrate seed token bench
+.PHONY: run test venv migrate seed token bench bench-search
 
 run: migrate seed
 	@$(DEV_ENV) $(BIN)/python manage.py print_demo_token --base-url http://$(HOST):$(PORT)
@@ -54,3 +56,6 @@ token: venv
 
 bench: venv
 	@$(BIN)/python bench/run.py
+
+bench-search: venv
+	@$(BIN)/python bench/search.py
