@@ -7,6 +7,8 @@
 #   make say TEXT="hello" [FROM=alice] [PLATFORM=instagram]   a simulated customer writes in
 #   make bench            Fiko vs the Channels tutorial peer and raw websockets (bench/README.md;
 #                         needs PostgreSQL and Redis; BENCH_SCALE=0.1 BENCH_SECONDS=5 for a quick run)
+#   make bench-search     lists and search at 1M customers / 300k conversations / 3M messages against
+#                         the targets (bench/search.py; PostgreSQL; BENCH_SEARCH_SCALE=0.01 for a quick run)
 #
 # `make run` writes .env.dev (its DEBUG, URLs, DATABASE_URL...): manage.py and the targets above
 # read it, so in a second terminal they reach the same server, database and simulator.
@@ -27,7 +29,7 @@ STAMP := $(VENV)/.installed-requirements
 # the environment or, for manage.py, from the .env.dev that `make run` wrote.
 DEV_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: run test venv migrate seed token say shell bench
+.PHONY: run test venv migrate seed token say shell bench bench-search
 
 # scripts/run_dev.sh writes .env.dev, migrates, seeds, prints the banner and serves.
 run: venv
@@ -68,3 +70,6 @@ shell: venv
 
 bench: venv
 	@$(BIN)/python bench/run.py
+
+bench-search: venv
+	@$(BIN)/python bench/search.py

@@ -17,22 +17,23 @@ from .selectors import conversation_filter_options, conversation_page
 from .serializers import ConversationSerializer
 
 
-def conversations_list_frame(*, user, filters: dict) -> dict:
-    """One page of the user's conversations, in a constant number of queries."""
-    rows, total, page = conversation_page(user=user, filters=filters)
+def conversations_list_frame(*, user, filters: dict, workspace_ids=None) -> dict:
+    """One page of the user's conversations (of ``workspace_ids`` if the caller holds them), in a
+    constant number of queries; ``count`` is capped as SPEC says (``pagination.count_capped``)."""
+    result, page = conversation_page(user=user, filters=filters, workspace_ids=workspace_ids)
     return {
         "type": "conversations_list",
-        "conversations": ConversationSerializer(rows, many=True).data,
-        "count": total,
+        "conversations": ConversationSerializer(result.rows, many=True).data,
+        "count": result.total,
         "filters": filters,
-        "pagination": page.describe(total),
+        "pagination": page.describe(result),
         "timestamp": now_iso(),
     }
 
 
 class ConversationListConsumer(WorkspaceListConsumer):
     def build_list_frame(self, filters):
-        return conversations_list_frame(user=self.user, filters=filters)
+        return conversations_list_frame(user=self.user, filters=filters, workspace_ids=self.workspace_ids)
 
     async def on_get_conversations(self, frame):
         await self.send_list(frame.get("filters"))

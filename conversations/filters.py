@@ -2,11 +2,12 @@
 conversations.selectors (REST and the /ws/conversations/ socket alike)."""
 import django_filters
 from django import forms
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 
 from customers.models import Source
 from fiko.errors import InvalidInput
-from fiko.filtering import IdField, IdFilter, ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter
+from fiko.filtering import IdField, IdFilter, ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter, id_in
 from fiko.inputs import parse_int
 from fiko.search_normalize import search_words, variant_pattern
 
@@ -94,6 +95,36 @@ class _ArchivedFilter(TriStateFilter):
         return queryset.filter(is_archived=flag)
 
 
+SEARCH_PROBE = 2_000  # rows read per side to tell a rare word (exact id set) from a common one
+
+
+def _word_matches(word):
+    pattern = variant_pattern(word)  # content and titles are stored as written
+    in_messages = Exists(Message.objects.filter(conversation=OuterRef("pk"), is_deleted=False, content__iregex=pattern))
+    return Q(customer__search_text__contains=word) | Q(title__iregex=pattern) | in_messages
+
+
+def search_probe(word: str) -> set[int] | None:
+    """The ids of every conversation (of any workspace: the list query keeps its own tenancy)
+    that ``word`` matches, when there are few: at most SEARCH_PROBE rows from each side
+    (messages, titles, customers), each read through its trigram index. None when a side has
+    more (a common word), when the word is too short for trigrams, or off PostgreSQL."""
+    if connection.vendor != "postgresql" or len(word) < 3:
+        return None
+    pattern = variant_pattern(word)
+    sides = (
+        Message.objects.filter(content__iregex=pattern, is_deleted=False).values_list("conversation_id", flat=True),
+        Conversation.objects.filter(title__iregex=pattern).values_list("id", flat=True),
+        Conversation.objects.filter(customer__search_text__contains=word).values_list("id", flat=True),
+    )
+    found: set[int] = set()
+    for side in sides:  # every side is always read: the number of queries does not depend on the data
+        rows = list(side.order_by()[: SEARCH_PROBE + 1])
+        if found is not None:
+            found = None if len(rows) > SEARCH_PROBE else found | set(rows)
+    return found
+
+
 class ConversationFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", max_length=200)
     status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_status")
@@ -106,7 +137,7 @@ class ConversationFilter(django_filters.FilterSet):
     customer_id = IdFilter(field_name="customer_id")
     date_from = MomentFilter(field_name="created_at")
     date_to = MomentFilter(field_name="created_at", end=True)
-    order_by = StrictOrderingFilter(fields=ORDER_FIELDS)
+    order_by = StrictOrderingFilter(fields=ORDER_FIELDS, tiebreaks={"last_message_at": "updated_at"})
 
     status.allowed_description = ", ".join(c for c, _ in STATUS_CHOICES)
     source.allowed_description = ", ".join(c for c, _ in SOURCE_CHOICES)
@@ -116,12 +147,13 @@ class ConversationFilter(django_filters.FilterSet):
         fields = []
 
     def filter_search(self, queryset, name, value):
+        """Every word must match the customer, the title or a message. On PostgreSQL each word
+        is first probed through the trigram indexes (search_probe): a rare word becomes the
+        exact set of its conversation ids; a common one stays a condition checked while the
+        list is read in display order (dense matches: a page is found within a few rows)."""
         for word in search_words(value):
-            pattern = variant_pattern(word)  # content and titles are stored as written
-            in_messages = Exists(
-                Message.objects.filter(conversation=OuterRef("pk"), is_deleted=False, content__iregex=pattern)
-            )
-            queryset = queryset.filter(Q(customer__search_text__contains=word) | Q(title__iregex=pattern) | in_messages)
+            ids = search_probe(word)
+            queryset = queryset.filter(_word_matches(word) if ids is None else id_in(ids))
         return queryset
 
     def filter_status(self, queryset, name, value):

@@ -55,10 +55,18 @@ class Conversation(models.Model):
                 name="conversation_one_open_per_channel",
             )
         ]
+        # One index per offered order (conversations.filters.ORDER_FIELDS, both directions) and
+        # (workspace, status, priority) for those filters. The indexes with the NULL placement of
+        # last_message_at (the default order, also partial for unread_only) and the trigram
+        # indexes on titles and message content are PostgreSQL-only (migration 0003).
         indexes = [
-            models.Index(fields=["workspace", "-last_message_at"], name="conv_ws_last_msg"),
-            models.Index(fields=["workspace", "status"], name="conv_ws_status"),
-            models.Index(fields=["workspace", "-updated_at"], name="conv_ws_updated"),
+            models.Index(fields=["workspace", "status", "priority"], name="conv_ws_status"),
+            models.Index(fields=["workspace", "updated_at", "id"], name="conv_ws_updated"),
+            models.Index(fields=["workspace", "created_at", "id"], name="conv_ws_created"),
+            models.Index(fields=["workspace", "priority", "id"], name="conv_ws_priority"),
+            models.Index(fields=["workspace", "unread_count", "id"], name="conv_ws_unread_count"),
+            models.Index(fields=["workspace", "status", "id"], name="conv_ws_status_order"),
+            models.Index(fields=["customer"], condition=Q(unread_count__gt=0), name="conv_customer_unread"),
         ]
 
     def __str__(self):

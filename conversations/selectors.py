@@ -6,7 +6,8 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subque
 from customers.selectors import customer_count_annotations, user_workspaces
 from fiko.filtering import apply_filterset
 from fiko.inputs import id_or_none
-from fiko.pagination import PageRequest, parse_page_request
+from fiko.pagination import Page, PageRequest, fetch_page, parse_page_request
+from workspaces.selectors import workspace_ids_for_user
 
 from .filters import ORDER_FIELDS, PRIORITY_NAMES, SOURCE_CHOICES, STATUS_CHOICES, ConversationFilter
 from .models import Conversation, Message, ReadMarker
@@ -58,8 +59,13 @@ def conversation_lock_for_store(conversation_id: int, *, duplicates: Q | None) -
             .get(pk=conversation_id))
 
 
-def conversation_list(*, user, filters=None, request=None):
-    queryset = conversations_for_wire(Conversation.objects.filter(workspace_id__in=user_workspaces(user)))
+def conversation_list(*, user, filters=None, request=None, workspace_ids=None):
+    """Conversations of the user's workspaces (``workspace_ids`` if the caller holds them, as
+    literals), filtered and ordered (ConversationFilter; the default order is the index
+    conv_ws_last_msg_nl)."""
+    if workspace_ids is None:
+        workspace_ids = workspace_ids_for_user(user)
+    queryset = conversations_for_wire(Conversation.objects.filter(workspace_id__in=list(workspace_ids)))
     queryset = queryset.order_by(F("last_message_at").desc(nulls_last=True), "-updated_at", "-id")
     if request is None and user is not None:
         request = _UserRequest(user)
@@ -73,12 +79,10 @@ class _UserRequest:
         self.user = user
 
 
-def conversation_page(*, user, filters=None) -> tuple[list[Conversation], int, PageRequest]:
+def conversation_page(*, user, filters=None, workspace_ids=None) -> tuple[Page, PageRequest]:
     filters = filters or {}
     page = parse_page_request(filters)
-    queryset = conversation_list(user=user, filters=filters)
-    total = queryset.count()
-    return list(queryset[page.offset: page.offset + page.limit]), total, page
+    return fetch_page(conversation_list(user=user, filters=filters, workspace_ids=workspace_ids), page), page
 
 
 def conversation_get_for_user(*, user, conversation_id) -> Conversation | None:

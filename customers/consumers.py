@@ -15,22 +15,23 @@ from .selectors import customer_filter_options, customer_page
 from .serializers import CustomerSerializer
 
 
-def customers_list_frame(*, user, filters: dict) -> dict:
-    """One page of the user's customers, in a constant number of queries."""
-    rows, total, page = customer_page(user=user, filters=filters)
+def customers_list_frame(*, user, filters: dict, workspace_ids=None) -> dict:
+    """One page of the user's customers (of ``workspace_ids`` if the caller holds them), in a
+    constant number of queries; ``count`` is capped as SPEC says (``pagination.count_capped``)."""
+    result, page = customer_page(user=user, filters=filters, workspace_ids=workspace_ids)
     return {
         "type": "customers_list",
-        "customers": CustomerSerializer(rows, many=True).data,
-        "count": total,
+        "customers": CustomerSerializer(result.rows, many=True).data,
+        "count": result.total,
         "filters": filters,
-        "pagination": page.describe(total),
+        "pagination": page.describe(result),
         "timestamp": now_iso(),
     }
 
 
 class CustomerListConsumer(WorkspaceListConsumer):
     def build_list_frame(self, filters):
-        return customers_list_frame(user=self.user, filters=filters)
+        return customers_list_frame(user=self.user, filters=filters, workspace_ids=self.workspace_ids)
 
     async def on_get_customers(self, frame):
         await self.send_list(frame.get("filters"))

@@ -47,7 +47,7 @@ class CustomerFilter(django_filters.FilterSet):
     date_to = MomentFilter(field_name="created_at", end=True)
     last_activity_from = MomentFilter(field_name="last_activity_at")
     last_activity_to = MomentFilter(field_name="last_activity_at", end=True)
-    order_by = StrictOrderingFilter(fields=ORDER_FIELDS)
+    order_by = StrictOrderingFilter(fields=ORDER_FIELDS, tiebreaks={"last_activity_at": "created_at"})
 
     source.allowed_description = ", ".join(c for c, _ in SOURCE_CHOICES)
     conversation_status.allowed_description = ", ".join(c for c, _ in STATUS_CHOICES)

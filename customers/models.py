@@ -53,9 +53,16 @@ class Customer(models.Model):
                 name="customer_unique_platform_id",
             )
         ]
+        # One index per offered order (customers.filters.ORDER_FIELDS; each serves both
+        # directions: the tie-breakers follow the direction, see StrictOrderingFilter). The
+        # indexes with the NULL placement of last_activity_at (the default order) and the trigram
+        # index on search_text are PostgreSQL-only (migration 0003; SQLite has no NULLS LAST).
         indexes = [
-            models.Index(fields=["workspace", "-created_at"], name="customer_ws_created"),
-            models.Index(fields=["workspace", "-last_activity_at"], name="customer_ws_activity"),
+            models.Index(fields=["workspace", "created_at", "id"], name="customer_ws_created"),
+            models.Index(fields=["workspace", "updated_at", "id"], name="customer_ws_updated"),
+            models.Index(fields=["workspace", "first_name", "id"], name="customer_ws_first_name"),
+            models.Index(fields=["workspace", "last_name", "id"], name="customer_ws_last_name"),
+            models.Index(fields=["workspace", "username", "id"], name="customer_ws_username"),
             models.Index(fields=["workspace", "source"], name="customer_ws_source"),
         ]
 

@@ -1,12 +1,15 @@
-"""Reads of customers and tags. Tenancy is folded into each query (a membership subquery)."""
+"""Reads of customers and tags. Tenancy is folded into each query: the lists take the user's
+workspace ids as literals (a socket holds them; REST reads them once), which lets PostgreSQL
+read a page straight from the sort index; single-row reads use a membership subquery."""
 from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from conversations.models import Conversation
 from fiko.filtering import apply_filterset
 from fiko.inputs import id_or_none
-from fiko.pagination import PageRequest, parse_page_request
+from fiko.pagination import Page, PageRequest, fetch_page, parse_page_request
 from workspaces.models import Membership
+from workspaces.selectors import workspace_ids_for_user
 
 from .filters import CustomerFilter, ORDER_FIELDS, SOURCE_CHOICES
 from .models import Customer, Tag
@@ -40,19 +43,20 @@ def customers_with_counts(queryset=None):
     return queryset.annotate(**customer_count_annotations()).prefetch_related("tags")
 
 
-def customer_list(*, user, filters=None, request=None):
-    """Customers of the user's workspaces, filtered and ordered (CustomerFilter)."""
-    queryset = customers_with_counts(Customer.objects.filter(workspace_id__in=user_workspaces(user)))
+def customer_list(*, user, filters=None, request=None, workspace_ids=None):
+    """Customers of the user's workspaces (``workspace_ids`` if the caller holds them),
+    filtered and ordered (CustomerFilter; the default order is the index customer_ws_activity_nl)."""
+    if workspace_ids is None:
+        workspace_ids = workspace_ids_for_user(user)
+    queryset = customers_with_counts(Customer.objects.filter(workspace_id__in=list(workspace_ids)))
     queryset = queryset.order_by(F("last_activity_at").desc(nulls_last=True), "-created_at", "-id")
     return apply_filterset(CustomerFilter, filters or {}, queryset, request=request)
 
 
-def customer_page(*, user, filters=None) -> tuple[list[Customer], int, PageRequest]:
+def customer_page(*, user, filters=None, workspace_ids=None) -> tuple[Page, PageRequest]:
     filters = filters or {}
     page = parse_page_request(filters)
-    queryset = customer_list(user=user, filters=filters)
-    total = queryset.count()
-    return list(queryset[page.offset: page.offset + page.limit]), total, page
+    return fetch_page(customer_list(user=user, filters=filters, workspace_ids=workspace_ids), page), page
 
 
 def customer_get_for_user(*, user, customer_id) -> Customer | None:

@@ -1,6 +1,14 @@
 """Pagination for sockets and REST: ``limit``/``offset`` (seed 000) or ``page``/``page_size``
-(seeds 001, 004), at most ``MAX_PAGE_SIZE`` a page."""
+(seeds 001, 004), at most ``MAX_PAGE_SIZE`` a page.
+
+``fetch_page`` reads one page and its total as SPEC says: the total is exact up to
+``COUNT_CAP``, past it the cap with ``count_capped``; ``has_more`` is always exact (the page is
+read one row long). No COUNT runs when the page itself tells the total (a page that is not full).
+Deep pages read their rows through the ids of the page (the OFFSET walks the sort index only).
+"""
 from dataclasses import dataclass
+
+from django.db.models import Subquery
 
 from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.response import Response
@@ -13,6 +21,7 @@ MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
 PAGINATION_KEYS = ("limit", "offset", "page", "page_size")
 MAX_OFFSET = INT_MAX  # rows to skip; far past any list, and offset + limit stays a valid bigint
+COUNT_CAP = 10_000  # list totals are exact up to here (SPEC: at least 10,000)
 
 
 @dataclass(frozen=True)
@@ -24,15 +33,48 @@ class PageRequest:
     def page(self) -> int:
         return self.offset // self.limit + 1
 
-    def describe(self, total: int) -> dict:
+    def describe(self, page: "Page") -> dict:
         return {
             "limit": self.limit,
             "offset": self.offset,
             "page": self.page,
             "page_size": self.limit,
-            "total": total,
-            "has_more": self.offset + self.limit < total,
+            "total": page.total,
+            "has_more": page.has_more,
+            "count_capped": page.count_capped,
         }
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list
+    total: int  # exact up to COUNT_CAP, else COUNT_CAP
+    has_more: bool  # always exact
+    count_capped: bool
+
+
+def capped_count(queryset, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """(min(matches, cap), whether there are more than ``cap``): counts at most cap + 1 rows,
+    in whatever order is cheapest, without the annotations."""
+    found = queryset.order_by().values("pk")[: cap + 1].count()
+    return min(found, cap), found > cap
+
+
+def fetch_page(queryset, request: PageRequest) -> Page:
+    """One page of ``queryset`` (ordered) and its total; see the module docstring."""
+    start, stop = request.offset, request.offset + request.limit + 1
+    if request.offset:
+        # Deep pages: skip rows in a narrow id query, then load only this page's rows.
+        ids = queryset.values("pk")[start:stop]
+        rows = list(queryset.filter(pk__in=Subquery(ids)))
+    else:
+        rows = list(queryset[start:stop])
+    has_more = len(rows) > request.limit
+    rows = rows[: request.limit]
+    if not has_more and (rows or not request.offset):
+        return Page(rows, request.offset + len(rows), False, False)
+    total, capped = capped_count(queryset)
+    return Page(rows, total, has_more, capped)
 
 
 def _int(params: dict, name: str, default: int, minimum: int, maximum: int) -> int:
@@ -74,8 +116,8 @@ class FikoListPagination(BasePagination):
         self.request = request
         self.page_request = parse_page_request(params)
         self.by_offset = params.get("limit") is not None or params.get("offset") is not None
-        self.total = queryset.count()
-        return list(queryset[self.page_request.offset: self.page_request.offset + self.page_request.limit])
+        self.page = fetch_page(queryset, self.page_request)
+        return self.page.rows
 
     def _link(self, offset: int | None) -> str | None:
         if offset is None:
@@ -89,12 +131,15 @@ class FikoListPagination(BasePagination):
     def get_paginated_response(self, data):
         page = self.page_request
         after = page.offset + page.limit
-        return Response({
-            "count": self.total,
-            "next": self._link(after if after < self.total else None),
+        response = Response({
+            "count": self.page.total,
+            "next": self._link(after if self.page.has_more else None),
             "previous": self._link(max(page.offset - page.limit, 0) if page.offset > 0 else None),
             "results": data,
         })
+        # The body keeps SPEC's {count, next, previous, results}; a capped count says so here.
+        response["X-Count-Capped"] = "true" if self.page.count_capped else "false"
+        return response
 
     def get_paginated_response_schema(self, schema):
         return {

@@ -33,8 +33,8 @@ def _queries(fn):
                                                   (conversation_page, ConversationSerializer)])
 def test_list_page_query_count_is_constant(staff, workspace, selector, serializer):
     def build():
-        rows, total, page = selector(user=staff, filters={"search": "c", "page_size": 100})
-        return serializer(rows, many=True).data, total
+        result, _ = selector(user=staff, filters={"search": "c", "page_size": 100})
+        return serializer(result.rows, many=True).data, result.total
 
     _populate(workspace, 1)
     one = _queries(build)
