@@ -163,6 +163,10 @@ class ChatConsumer(BaseConsumer):
         await self.send_json(frame)
         await self._enter_presence()
 
+    def uses_workspace(self, workspace_id: int) -> bool:
+        conversation = getattr(self, "conversation", None)
+        return conversation is None or conversation.workspace_id == workspace_id
+
     async def before_disconnect(self):
         if getattr(self, "presence_key", None):
             key, self.presence_key = self.presence_key, None

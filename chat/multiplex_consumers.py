@@ -68,6 +68,11 @@ class _ChatSocketConsumer(BaseConsumer):
     def display_name(self) -> str:
         return self.user.username if self.user else self.customer.display_name
 
+    def uses_workspace(self, workspace_id: int) -> bool:
+        """A membership removed elsewhere leaves this socket open while it has joined no chat
+        of that workspace (joining one checks access again)."""
+        return any(conversation.workspace_id == workspace_id for conversation in getattr(self, "joined", {}).values())
+
     async def find_chat(self, chat_id: int):
         """The chat if this participant may see it, else None."""
         raise NotImplementedError

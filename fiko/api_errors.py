@@ -1,4 +1,7 @@
-"""REST error answers: DRF's own, plus FikoError rendered as a 4xx with a reason and a code."""
+"""REST error answers: DRF's own, plus FikoError rendered as a 4xx with a reason and a code, and
+an outage of the database or Redis as a 503 (fiko/outage.py)."""
+import logging
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
@@ -7,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from fiko.errors import ErrorCode, FikoError, InvalidInput
+from fiko.outage import RETRY_AFTER_SECONDS, is_outage, unavailable_body
 
 _STATUS = {ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND, ErrorCode.FORBIDDEN: status.HTTP_403_FORBIDDEN,
            ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
@@ -15,10 +19,16 @@ _STATUS = {ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND, ErrorCode.FORBIDDEN: 
            ErrorCode.UNSUPPORTED_TYPE: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE}
 
 
+log = logging.getLogger(__name__)
+
 _DRF_CODES = {"permission_denied": str(ErrorCode.FORBIDDEN), "authentication_failed": str(ErrorCode.INVALID_CREDENTIALS)}
 
 
 def exception_handler(exc, context):
+    if is_outage(exc):  # the database or Redis is down: 503, try again (fiko/outage.py)
+        log.error("REST %s: service unavailable (%s)", context["request"].path, type(exc).__name__)
+        return Response(unavailable_body(), status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     if isinstance(exc, FikoError):
         # Bad input is a 400 whatever its code (a reply_to that is not in the conversation is
         # ``not_found`` on a socket, but the resource the request names does exist).

@@ -11,7 +11,9 @@ arrive from the process's fan-out (fiko/fanout.py) through ``deliver``, which on
 one socket that stops reading never holds up the others. When a socket's unsent frames exceed
 ``SOCKET_OUTBOX_MAX_FRAMES`` or ``SOCKET_OUTBOX_MAX_BYTES`` it gets an error frame
 ``slow_consumer`` (best effort) and is closed with 1013; its client reconnects and catches up
-by ``seq``. During ``connect`` frames are sent directly, so ``recent_messages`` precedes every
+by ``seq``. Every socket also joins its principal's group before ``connect`` checks access:
+``access.revoked`` there (fiko/access_revocation.py) closes it with ``forbidden``/1008 at once,
+ahead of anything queued. During ``connect`` frames are sent directly, so ``recent_messages`` precedes every
 event queued while it was read.
 """
 import asyncio
@@ -108,6 +110,10 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         self._writer: asyncio.Task | None = None
         self._live = False  # connect has returned: frames go through the outbox
         self._closing = False  # closing: nothing more is queued
+        self._revoked_during_connect = False
+        if self.scope.get("unavailable"):  # the handshake could not reach the database
+            return await self.reject(CloseCode.UNAVAILABLE, "Server temporarily unavailable",
+                                     ErrorCode.UNAVAILABLE)
         if self.principal is None or self.principal.kind != self.principal_kind:
             reason = self.scope.get("auth_error") or f"A {self.principal_kind} token is required"
             return await self.reject(CloseCode.POLICY_VIOLATION, reason, ErrorCode.FORBIDDEN)
@@ -115,6 +121,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         self.participant = f"user:{self.user.pk}" if self.user else f"customer:{self.customer.pk}"
         self.expires_at = self.principal.expires_at
         try:
+            # Before access is checked, so a revocation committed meanwhile is heard.
+            await self.join_group(realtime.principal_group(self.participant))
             await self.connect()
         except DatabaseError:
             log.exception("database unavailable during connect")
@@ -126,6 +134,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                                      ErrorCode.UNAVAILABLE)
         if getattr(self, "accepted", False) and not self._closing:
             self._live = True
+            if self._revoked_during_connect:
+                return self._revoke()
             if self._outbox:
                 self._writer = asyncio.get_running_loop().create_task(self._drain_outbox())
 
@@ -185,9 +195,26 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     # --- outbound frames ---------------------------------------------------------------------
     def deliver(self, event: dict, size: int) -> None:
-        """An event from the fan-out: queued, never awaited (fiko/fanout.py)."""
-        if not self._closing:
-            self._enqueue(event, size)
+        """An event from the fan-out: queued, never awaited (fiko/fanout.py). A revocation is
+        acted on at once, ahead of whatever is queued (which is dropped)."""
+        if self._closing:
+            return
+        if event.get("type") == realtime.ACCESS_REVOKED:
+            if event.get("workspace_id") is None or self.uses_workspace(event["workspace_id"]):
+                if self._live:
+                    self._revoke()
+                else:
+                    self._revoked_during_connect = True
+            return
+        self._enqueue(event, size)
+
+    def uses_workspace(self, workspace_id: int) -> bool:
+        """Whether this socket serves data of ``workspace_id`` (its user's membership there was
+        just removed). Subclasses that know their workspaces answer exactly; by default, yes."""
+        return True
+
+    def _revoke(self) -> None:
+        self._abort(ErrorCode.FORBIDDEN, "Access revoked", CloseCode.POLICY_VIOLATION)
 
     def fanout_lost(self) -> None:
         """This process lost its event subscription: events may be missing, so the client must
@@ -294,6 +321,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     # --- inbound frames --------------------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None):
+        if self._closing:
+            return  # revoked, aborted or closing: nothing more is served
         size = len(text_data.encode("utf-8")) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
             return await self.send_error(ErrorCode.TOO_LONG, f"Frame too large (limit {MAX_FRAME_BYTES} bytes)")

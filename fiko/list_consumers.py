@@ -34,6 +34,9 @@ class WorkspaceListConsumer(BaseConsumer):
         self.filters: dict = {}
         await self.accept()
 
+    def uses_workspace(self, workspace_id: int) -> bool:
+        return workspace_id in getattr(self, "workspace_ids", (workspace_id,))
+
     def build_list_frame(self, filters: dict) -> dict:
         """Synchronous: the list frame for ``filters`` (runs in a worker thread)."""
         raise NotImplementedError

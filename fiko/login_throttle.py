@@ -8,17 +8,41 @@ tells the guesser nothing. A successful login clears the account's counter (not 
 Counters live in Django's cache: Redis when ``REDIS_URL`` is set (every server process counts
 the same failures), a per-process memory cache otherwise. A window starts at its first
 failure and ends ``window`` seconds later (fixed window).
+
+Without Redis, login keeps working: when the shared cache cannot be reached the counters fall
+back to a per-process memory cache (logged), so guessing is still throttled per process and
+nobody is locked out of signing in by an outage.
 """
 import hashlib
+import logging
 import math
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
+
+from fiko.outage import is_outage
 
 from fiko.errors import ErrorCode, FikoError
 
 MAX_FAILURES = 5
+
+log = logging.getLogger(__name__)
+_process_cache = LocMemCache("fiko-login-throttle", {})
+
+
+def _counters(operation):
+    """``operation(cache)`` on the shared cache, or on this process's own one while the shared
+    one is unreachable (fails open to a per-process counter)."""
+    try:
+        return operation(cache)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("login throttle: shared cache unavailable (%s); counting in this process",
+                    type(exc).__name__)
+        return operation(_process_cache)
 
 
 def window_seconds() -> int:
@@ -53,7 +77,7 @@ def login_check_allowed(*, account_key: str | None, ip: str | None) -> None:
     """Raise LoginThrottled when the account or the IP has used up its failures."""
     for scope in _scopes(account_key=account_key, ip=ip):
         count_key, since_key = _keys(scope)
-        values = cache.get_many([count_key, since_key])
+        values = _counters(lambda counters: counters.get_many([count_key, since_key]))
         if values.get(count_key, 0) >= MAX_FAILURES:
             since = values.get(since_key) or time.time()
             raise LoginThrottled(max(1, math.ceil(since + window_seconds() - time.time())))
@@ -62,20 +86,24 @@ def login_check_allowed(*, account_key: str | None, ip: str | None) -> None:
 def login_record_failure(*, account_key: str | None, ip: str | None) -> None:
     window = window_seconds()
     for scope in _scopes(account_key=account_key, ip=ip):
-        count_key, since_key = _keys(scope)
-        if cache.add(count_key, 1, window):  # first failure of a new window
-            cache.set(since_key, time.time(), window)
-            continue
-        try:
-            cache.incr(count_key)  # atomic on Redis; keeps the key's expiry
-        except ValueError:  # the window ended between add() and incr()
-            cache.set(count_key, 1, window)
-            cache.set(since_key, time.time(), window)
+        _counters(lambda counters: _count_failure(counters, *_keys(scope), window))
+
+
+def _count_failure(counters, count_key: str, since_key: str, window: int) -> None:
+    if counters.add(count_key, 1, window):  # first failure of a new window
+        counters.set(since_key, time.time(), window)
+        return
+    try:
+        counters.incr(count_key)  # atomic on Redis; keeps the key's expiry
+    except ValueError:  # the window ended between add() and incr()
+        counters.set(count_key, 1, window)
+        counters.set(since_key, time.time(), window)
 
 
 def login_record_success(*, account_key: str | None) -> None:
     if account_key:
-        cache.delete_many(list(_keys(f"account:{account_key}")))
+        keys = list(_keys(f"account:{account_key}"))
+        _counters(lambda counters: counters.delete_many(keys))
 
 
 def client_ip(request) -> str:

@@ -27,8 +27,10 @@ CUSTOMER_CREATED = "customer.created"
 CUSTOMER_UPDATED = "customer.updated"
 PRESENCE_CHANGED = "presence.changed"
 TYPING = "typing.changed"
+ACCESS_REVOKED = "access.revoked"  # to a principal's group: its sockets close (fiko/access_revocation.py)
 DOMAIN_EVENTS = frozenset({MESSAGE_CREATED, MESSAGE_UPDATED, MESSAGES_READ, CONVERSATION_CREATED,
-                           CONVERSATION_UPDATED, CUSTOMER_CREATED, CUSTOMER_UPDATED, PRESENCE_CHANGED, TYPING})
+                           CONVERSATION_UPDATED, CUSTOMER_CREATED, CUSTOMER_UPDATED, PRESENCE_CHANGED, TYPING,
+                           ACCESS_REVOKED})
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -37,6 +39,12 @@ def conversation_group(conversation_id: int) -> str:
 
 def workspace_group(workspace_id: int) -> str:
     return f"workspace.{int(workspace_id)}"
+
+
+def principal_group(participant: str) -> str:
+    """Every socket of one principal (``user:N`` or ``customer:N``), on every process."""
+    kind, _, pk = participant.partition(":")
+    return f"principal.{kind}.{int(pk)}"
 
 
 def _publish(groups: list[str], event: dict) -> None:

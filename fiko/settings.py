@@ -274,8 +274,11 @@ FIKO_DELIVERY_IN_PROCESS = env_bool("FIKO_DELIVERY_IN_PROCESS", not os.environ.g
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", 8))
 OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", 2))
 OUTBOX_RETRY_MAX_SECONDS = float(os.environ.get("OUTBOX_RETRY_MAX_SECONDS", 300))
-# A claimed row is not claimed again before this: longer than any send may take.
-OUTBOX_LEASE_SECONDS = float(os.environ.get("OUTBOX_LEASE_SECONDS", 120))
+# A claimed row is not claimed again before its lease ends (integrations/delivery/outbox.py):
+# on PostgreSQL OUTBOX_RESCUE_SECONDS (a live sender holds a lock; a crashed one's row is rescued
+# then), elsewhere proportional to PLATFORM_HTTP_TIMEOUT_SECONDS. OUTBOX_LEASE_SECONDS overrides.
+OUTBOX_LEASE_SECONDS = float(os.environ["OUTBOX_LEASE_SECONDS"]) if os.environ.get("OUTBOX_LEASE_SECONDS") else None
+OUTBOX_RESCUE_SECONDS = float(os.environ.get("OUTBOX_RESCUE_SECONDS", 5))
 OUTBOX_POLL_SECONDS = float(os.environ.get("OUTBOX_POLL_SECONDS", 1))
 
 FIKO_CHAT_TYPING = env_bool("FIKO_CHAT_TYPING", False)

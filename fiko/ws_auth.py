@@ -15,6 +15,7 @@ anyway (the chat socket checks the user and the conversation's workspace members
 such a consumer gets a staff principal whose user is a ``ClaimedUser`` (only ``pk``) and must
 confirm it before it accepts. Every other consumer gets the loaded user, as before.
 """
+import logging
 import re
 from http.cookies import SimpleCookie
 from importlib import import_module
@@ -25,7 +26,10 @@ from django.conf import settings
 from django.contrib.auth import get_user
 
 from fiko.db import database_sync_to_async
+from fiko.outage import is_outage
 from fiko.tokens import STAFF, ClaimedUser, InvalidCredentials, Principal, access_claims, principal_from_claims
+
+log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "bearer"
 INVALID_TOKEN = "Invalid or expired token"
@@ -124,6 +128,18 @@ class TokenAuthMiddleware:
         token, subprotocol = token_from_scope(scope)
         scope["principal"], scope["auth_error"] = None, None
         scope["accept_subprotocol"] = subprotocol
+        try:
+            await self._authenticate(scope, token)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # The consumer accepts and closes 1011 after an ``unavailable`` frame, instead of a
+            # failed handshake the browser would see as 1006 with no reason.
+            log.error("socket handshake: service unavailable (%s)", type(exc).__name__)
+            scope["principal"], scope["unavailable"] = None, True
+        return await self.app(scope, receive, send)
+
+    async def _authenticate(self, scope, token):
         if token:
             try:
                 claims = access_claims(token)
@@ -141,4 +157,3 @@ class TokenAuthMiddleware:
                 scope["principal"] = Principal(kind=STAFF, user=user)
             else:
                 scope["auth_error"] = "Authentication required"
-        return await self.app(scope, receive, send)

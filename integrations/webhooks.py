@@ -3,8 +3,10 @@ success.
 
 The rule (SPEC "Webhook answers"), once for both platforms:
 
-- the database is down (``OUTAGE``: OperationalError, InterfaceError) -> 503 with Retry-After:
-  nothing was committed, the platform delivers the update again later;
+- the database is down (``OUTAGE``: OperationalError, InterfaceError) -> 503 ``unavailable``
+  with Retry-After: nothing was committed, the platform delivers the update again later (Redis
+  down is no outage here: the update is stored and its event is best effort, clients catch up
+  by ``seq``);
 - the update itself is bad (not JSON, not the shape we expect, values the columns cannot hold,
   or the database refuses the row: ``BAD_UPDATE``) -> 200, ignored, one log line naming the
   update; a redelivery would fail the same way, so a 5xx would only make the platform retry
@@ -20,6 +22,7 @@ from django.http import JsonResponse
 
 from fiko.errors import InvalidInput
 from fiko.inputs import describe
+from fiko.outage import RETRY_AFTER_SECONDS, unavailable_body
 
 log = logging.getLogger("integrations.webhooks")
 
@@ -69,8 +72,8 @@ def not_found() -> JsonResponse:
 def database_unavailable(exc: Exception) -> JsonResponse:
     """Nothing was committed: a 5xx makes the platform deliver the update again later."""
     log.error("webhook: database unavailable (%s); answering 503 so the platform retries", type(exc).__name__)
-    response = JsonResponse({"ok": False, "detail": "temporarily unavailable, retry later"}, status=503)
-    response["Retry-After"] = "5"
+    response = JsonResponse({"ok": False, **unavailable_body()}, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 

@@ -4,8 +4,15 @@
 - Claim: one due row at a time, ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite's
   IMMEDIATE transactions serialize claimers instead), skipping rows with an older pending message
   in the same conversation (messages leave in order). The claim counts the attempt and moves
-  ``next_attempt_at`` a lease ahead (OUTBOX_LEASE_SECONDS, longer than any send may take), so a
-  worker that dies mid-send leaves a row that becomes due again by itself.
+  ``next_attempt_at`` a lease ahead, so a worker that dies mid-send leaves a row that becomes
+  due again by itself.
+- The lease (``lease_seconds``): on PostgreSQL the claimer also holds a session advisory lock on
+  the row for as long as it sends and records, and a claim skips a row whose lock is held. The
+  database releases that lock the moment the claimer's connection ends (the process crashed or
+  was killed), so the lease can be short (OUTBOX_RESCUE_SECONDS): a crash mid-send holds up its
+  conversation for seconds, not minutes, while a live sender, however slow its platform, is never
+  doubled. Elsewhere (SQLite) the lease is proportional to the send timeout: longer than the two
+  platform calls a send may make, each cut at twice PLATFORM_HTTP_TIMEOUT_SECONDS.
 - Send: outside any transaction, bounded timeouts (integrations/platform_http.py).
 - Record: under the row lock. Sent -> ``external_id`` (the platform's id) and
   ``delivery_status=sent`` in the same write; a retry of a row that has the id never sends again.
@@ -18,7 +25,7 @@ from datetime import timedelta
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Min, OuterRef
 from django.utils import timezone
 
@@ -46,20 +53,61 @@ def _due(now):
             .exclude(Exists(older_pending)).order_by("next_attempt_at", "pk"))
 
 
+_LOCK_SPACE = 0x46494B4F << 32  # "FIKO": our advisory-lock keys, apart from anyone else's
+_CANDIDATES = 20  # due rows looked at per claim (rows whose sender is alive are skipped)
+
+
+def _sender_locks() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def lease_seconds() -> float:
+    """How long a claimed row is left to its claimer (see the module docstring)."""
+    if settings.OUTBOX_LEASE_SECONDS is not None:
+        return settings.OUTBOX_LEASE_SECONDS
+    if _sender_locks():
+        return settings.OUTBOX_RESCUE_SECONDS
+    return 2 * (2 * settings.PLATFORM_HTTP_TIMEOUT_SECONDS) + 5
+
+
+def _try_sender_lock(message_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_LOCK_SPACE + message_id])
+        return bool(cursor.fetchone()[0])
+
+
+def _release_sender_lock(message_id: int) -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_SPACE + message_id])
+    except Exception:  # the connection is gone, and the lock with it
+        log.warning("outbox: releasing the lock of message %s failed", message_id, exc_info=True)
+
+
 def outbox_claim_next(*, grace: float = 0) -> int | None:
     """Take the next due row for this worker (None when nothing is due). ``grace``: only rows
-    overdue by that many seconds (a rescue-only worker, see run_delivery_worker --grace)."""
+    overdue by that many seconds (a rescue-only worker, see run_delivery_worker --grace). On
+    PostgreSQL the caller holds the row's sender lock until ``outbox_release``."""
     now = timezone.now()
     with transaction.atomic():
-        due = _due(now - timedelta(seconds=grace))
-        message_id = due.select_for_update(skip_locked=True).values_list("pk", flat=True).first()
+        due = _due(now - timedelta(seconds=grace)).select_for_update(skip_locked=True).values_list("pk", flat=True)
+        if not _sender_locks():
+            message_id = due.first()
+        else:  # the first due row whose sender is not alive and sending
+            message_id = next((pk for pk in due[:_CANDIDATES] if _try_sender_lock(pk)), None)
         if message_id is None:
             return None
         Message.objects.filter(pk=message_id).update(
             send_attempts=F("send_attempts") + 1,
-            next_attempt_at=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
+            next_attempt_at=now + timedelta(seconds=lease_seconds()),
         )
     return message_id
+
+
+def outbox_release(message_id: int) -> None:
+    """The claimer is done with the row (recorded, or given up for now)."""
+    if _sender_locks():
+        _release_sender_lock(message_id)
 
 
 def outbox_next_due_at():
@@ -164,5 +212,7 @@ def outbox_run_once(*, limit: int = 100, grace: float = 0) -> int:
             outbox_deliver(message_id)
         except Exception:  # the row stays pending; its lease expires and it is tried again
             log.exception("outbox: delivering message %s failed unexpectedly", message_id)
+        finally:
+            outbox_release(message_id)
         done += 1
     return done

@@ -596,3 +596,45 @@ async def test_a_socket_closed_while_a_frame_is_on_its_way_still_leaves(servers,
             await watcher.expect("message", with_content(text), repr(text))
         await leaver.close()
         await watcher.expect(*offline, f"{leaver!r} gone (trial {trial})")
+
+
+# --- access revoked (issue 10) ------------------------------------------------------------------
+async def closed_with(peer: Peer, timeout: float) -> tuple[int | None, list[dict]]:
+    """Read until the server closes ``peer``; (close code, frames read meanwhile)."""
+    frames = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            frames.append(json.loads(await asyncio.wait_for(peer.ws.recv(), max(0.01, deadline - loop.time()))))
+        except TimeoutError:
+            peer._fail(f"still open {timeout:.0f}s after its access was revoked")
+        except ConnectionClosed:
+            return peer.ws.close_code, frames
+
+
+async def test_a_deactivated_users_sockets_close_on_both_processes(servers, connect, team):
+    """SPEC: access revoked -> error ``forbidden``, then 1008, within 5 s, on every process.
+    The deactivation is written here (a third process, as the admin would be) and the sockets
+    live on A and B; REST on both refuses the token at once."""
+    a, b = servers
+    sockets = [await chat_socket(connect, a, team, "bob"), await chat_socket(connect, b, team, "bob"),
+               await list_socket(connect, a, team, "bob", "conversations"),
+               await mux_socket(connect, b, team, "bob")]
+    bystander = await chat_socket(connect, b, team, "carol")
+
+    bob = team.bob
+    bob.is_active = False
+    await asyncio.to_thread(bob.save)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for peer in sockets:
+        code, frames = await closed_with(peer, timeout=5.0 - (loop.time() - started) + 0.5)
+        assert code == 1008, (peer, code, frames)
+        assert frames[-1]["type"] == "error" and frames[-1]["code"] == "forbidden", (peer, frames)
+    print(f"revocation: {len(sockets)} sockets on 2 processes closed 1008 within {loop.time() - started:.2f}s")
+    for server in servers:
+        status, _ = await rest(server, "GET", "/api/conversations/", team.token["bob"])
+        assert status == 401
+    await bystander.send({"type": "ping"})
+    await bystander.expect("pong")
