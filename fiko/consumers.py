@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from fiko import presence, realtime
+from fiko import log_context, metrics, presence, realtime
 from fiko.db import database_sync_to_async
 from fiko.errors import CloseCode, ErrorCode, FikoError
 from fiko.fanout import FanoutUnavailable
@@ -69,6 +69,7 @@ class _Close:
 
 def error_frame(code: ErrorCode | str, text: str, **extra) -> dict:
     """One error shape for every dialect: ``error`` (seeds 002-004) and ``message`` (seed 000)."""
+    metrics.error_frame(code)
     return {"type": "error", "error": text, "message": text, "code": str(code), **extra}
 
 
@@ -81,6 +82,7 @@ class NoRouteConsumer(AsyncJsonWebsocketConsumer):
         await self.accept(subprotocol=self.scope.get("accept_subprotocol"))
         await self.send_json(error_frame(ErrorCode.NOT_FOUND, "No socket at this path"))
         await self.close(code=CloseCode.NOT_FOUND)
+        metrics.close_closed(CloseCode.NOT_FOUND)
 
     async def receive(self, text_data=None, bytes_data=None):
         """Nothing is served here; frames racing the close are dropped."""
@@ -97,6 +99,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     # --- connection ------------------------------------------------------------------------
     async def websocket_connect(self, message):
         self.channel_name = f"socket.{secrets.token_hex(12)}"
+        log_context.bind_socket(self)
         self.principal = self.scope.get("principal")
         self.user = self.customer = None
         self.groups_joined: set[str] = set()
@@ -126,6 +129,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                                      ErrorCode.UNAVAILABLE)
         if getattr(self, "accepted", False) and not self._closing:
             self._live = True
+            metrics.socket_opened(self)
             if self._outbox:
                 self._writer = asyncio.get_running_loop().create_task(self._drain_outbox())
 
@@ -157,6 +161,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "_outbox", None):
             self._outbox.clear()
         await self._release()
+        metrics.socket_closed(self, message)
         await super().websocket_disconnect(message)
 
     async def _release(self):
@@ -278,6 +283,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     async def send_text(self, text: str):
         """Directly during connect and from the writer; queued otherwise."""
+        metrics.frame_out(text)
         if not self._live or asyncio.current_task() is self._writer:
             await self.base_send({"type": "websocket.send", "text": text})
         elif not self._closing:
@@ -313,6 +319,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         kind = frame.get("type")
         kind = self.type_aliases.get(kind, kind) if isinstance(kind, str) else kind
         handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and _TYPE_RE.fullmatch(kind) else None
+        metrics.frame_in(kind if handler is not None else None)
         if handler is None:
             return await self.send_error(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {describe(frame.get('type'))}")
         try:
