@@ -73,10 +73,9 @@ class RequestIdMiddleware:
             request_id.reset(token)
 
     async def _acall(self, request):
-        token = request_id.set(_incoming_request_id(request))
-        try:
-            response = await self.get_response(request)
-            response["X-Request-ID"] = request_id.get()
-            return response
-        finally:
-            request_id.reset(token)
+        # Not reset afterwards: Django logs an error response (django.request) after the
+        # middleware returns, and under ASGI each request runs in a task (a context) of its own.
+        request_id.set(_incoming_request_id(request))
+        response = await self.get_response(request)
+        response["X-Request-ID"] = request_id.get()
+        return response
