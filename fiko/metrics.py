@@ -21,7 +21,7 @@ import functools
 import logging
 import time
 
-from asgiref.sync import markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
@@ -182,21 +182,35 @@ class RequestMetricsMiddleware:
     """Latency of every Django request, labelled with its URL pattern (``unmatched`` when no
     route matched), method and status."""
 
-    sync_capable = False
+    sync_capable = True
     async_capable = True
 
     def __init__(self, get_response):
         self.get_response = get_response
-        markcoroutinefunction(self)
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
 
-    async def __call__(self, request):
+    def __call__(self, request):
+        if self.is_async:
+            return self._acall(request)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        _observe(request, response, started)
+        return response
+
+    async def _acall(self, request):
         started = time.perf_counter()
         response = await self.get_response(request)
-        match = getattr(request, "resolver_match", None)
-        view = (match.route or match.view_name) if match is not None else "unmatched"
-        method = request.method if request.method in _METHODS else "other"
-        HTTP_SECONDS.labels(view, method, str(response.status_code)).observe(time.perf_counter() - started)
+        _observe(request, response, started)
         return response
+
+
+def _observe(request, response, started: float) -> None:
+    match = getattr(request, "resolver_match", None)
+    view = (match.route or match.view_name) if match is not None else "unmatched"
+    method = request.method if request.method in _METHODS else "other"
+    HTTP_SECONDS.labels(view, method, str(response.status_code)).observe(time.perf_counter() - started)
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

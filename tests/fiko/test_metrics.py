@@ -58,3 +58,13 @@ def test_frame_types_are_read_from_the_first_key_and_bounded():
     assert len(metrics._frames_out) <= metrics.MAX_TYPES + 1
     metrics.close_closed(3999)
     assert value("fiko_ws_closes_total", code="3999") == 0 and value("fiko_ws_closes_total", code="other") >= 1
+
+
+def test_request_latency_is_labelled_by_url_pattern_never_by_raw_path(client):
+    listed = {"view": "api/conversations/$", "method": "GET", "status": "401"}
+    unmatched = {"view": "unmatched", "method": "GET", "status": "404"}
+    before = value("fiko_http_request_seconds_count", **listed), value("fiko_http_request_seconds_count", **unmatched)
+    assert client.get("/api/conversations/").status_code == 401
+    assert client.get("/no/such/path/12345/").status_code == 404
+    assert value("fiko_http_request_seconds_count", **listed) == before[0] + 1
+    assert value("fiko_http_request_seconds_count", **unmatched) == before[1] + 1
