@@ -86,11 +86,12 @@ class TrustedProxyHeaders:
         return await self.app(scope, receive, send)
 
     def resolve(self, scope) -> dict:
+        """In place, as uvicorn's own proxy-headers middleware does: the server's access log
+        reads the same scope, so its lines name the client too."""
         peer = scope["client"][0]
         peer_address = parse_address(peer)
         if peer_address is None or not _in(peer_address, self.networks):
             return scope
-        scope = dict(scope)
         client = resolve_client(peer, _headers(scope, b"x-forwarded-for"), self.networks)
         scope["client"] = (client, 0 if client != peer else scope["client"][1])
         proto = _headers(scope, b"x-forwarded-proto")

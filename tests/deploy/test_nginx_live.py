@@ -211,6 +211,12 @@ def test_the_throttle_sees_the_forwarded_client_address_not_nginx(stack, staff):
         allowed = colleague.post(proxy.http("/api/v1/auth/login"), json={"username": "alice", "password": "pw-12345"},
                                  headers=spoofing)
         assert allowed.status_code == 200, f"{allowed.status_code} {allowed.text}\n{logs(stack)}"
+    # The app's access log names the client, not nginx.
+    _, servers = stack
+    deadline = time.monotonic() + WAIT
+    while not any(f'"client":"{OTHER_CLIENT}:0"' in s.log() for s in servers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any(f'"client":"{OTHER_CLIENT}:0"' in s.log() for s in servers), logs(stack)
 
 
 def test_an_oversize_upload_is_refused_by_nginx_before_the_app(stack, staff, settings):
