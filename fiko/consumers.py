@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from fiko import presence, realtime
+from fiko import log_context, metrics, presence, realtime
 from fiko.db import database_sync_to_async
 from fiko.errors import CloseCode, ErrorCode, FikoError
 from fiko.fanout import FanoutUnavailable
@@ -71,6 +71,7 @@ class _Close:
 
 def error_frame(code: ErrorCode | str, text: str, **extra) -> dict:
     """One error shape for every dialect: ``error`` (seeds 002-004) and ``message`` (seed 000)."""
+    metrics.error_frame(code)
     return {"type": "error", "error": text, "message": text, "code": str(code), **extra}
 
 
@@ -83,6 +84,7 @@ class NoRouteConsumer(AsyncJsonWebsocketConsumer):
         await self.accept(subprotocol=self.scope.get("accept_subprotocol"))
         await self.send_json(error_frame(ErrorCode.NOT_FOUND, "No socket at this path"))
         await self.close(code=CloseCode.NOT_FOUND)
+        metrics.close_closed(CloseCode.NOT_FOUND)
 
     async def receive(self, text_data=None, bytes_data=None):
         """Nothing is served here; frames racing the close are dropped."""
@@ -99,6 +101,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     # --- connection ------------------------------------------------------------------------
     async def websocket_connect(self, message):
         self.channel_name = f"socket.{secrets.token_hex(12)}"
+        log_context.bind_socket(self)
         self.principal = self.scope.get("principal")
         self.user = self.customer = None
         self.groups_joined: set[str] = set()
@@ -134,6 +137,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                                      ErrorCode.UNAVAILABLE)
         if getattr(self, "accepted", False) and not self._closing:
             self._live = True
+            metrics.socket_opened(self)
             if self._revoked_during_connect:
                 return self._revoke()
             if self._outbox:
@@ -167,6 +171,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "_outbox", None):
             self._outbox.clear()
         await self._release()
+        metrics.socket_closed(self, message)
         await super().websocket_disconnect(message)
 
     async def _release(self):
@@ -305,6 +310,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     async def send_text(self, text: str):
         """Directly during connect and from the writer; queued otherwise."""
+        metrics.frame_out(text)
         if not self._live or asyncio.current_task() is self._writer:
             await self.base_send({"type": "websocket.send", "text": text})
         elif not self._closing:
@@ -342,6 +348,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         kind = frame.get("type")
         kind = self.type_aliases.get(kind, kind) if isinstance(kind, str) else kind
         handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and _TYPE_RE.fullmatch(kind) else None
+        metrics.frame_in(kind if handler is not None else None)
         if handler is None:
             return await self.send_error(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {describe(frame.get('type'))}")
         try:

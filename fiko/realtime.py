@@ -13,7 +13,7 @@ import logging
 
 from django.db import transaction
 
-from fiko import fanout
+from fiko import fanout, metrics
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ def principal_group(participant: str) -> str:
 
 def _publish(groups: list[str], event: dict) -> None:
     try:
-        fanout.publish(groups, event)
+        with metrics.publish_timer("on_commit"):
+            fanout.publish(groups, event)
     except Exception:  # fan-out is best effort; the database already holds the truth
         log.exception("publishing %s to %s failed", event.get("type"), groups)
 
@@ -78,7 +79,8 @@ def publish_built_on_commit(build) -> None:
 async def publish_now(groups: list[str], event: dict) -> None:
     """For events with no database row (presence, typing), from async code."""
     try:
-        await fanout.publish_async(groups, event)
+        with metrics.publish_timer("now"):
+            await fanout.publish_async(groups, event)
     except Exception:
         log.exception("publishing %s to %s failed", event.get("type"), groups)
 

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "fiko.metrics.RequestMetricsMiddleware",  # latency by view (fiko/metrics.py)
+    "fiko.log_context.RequestIdMiddleware",  # request id on every log line (fiko/log_context.py)
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ in every mode (see STORAGES)
@@ -283,16 +285,34 @@ OUTBOX_POLL_SECONDS = float(os.environ.get("OUTBOX_POLL_SECONDS", 1))
 
 FIKO_CHAT_TYPING = env_bool("FIKO_CHAT_TYPING", False)
 
+# --- Behind a proxy, health, metrics (fiko/proxy.py, fiko/ops_endpoints.py) ----------------
+# Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks, e.g.
+# "172.30.0.0/24"): the proxy in front. Empty: nobody's (REMOTE_ADDR is the client).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+# /metrics: from these client addresses, or from anywhere with "Authorization: Bearer <token>".
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS") or ["127.0.0.0/8", "::1"]
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+READYZ_TIMEOUT_SECONDS = float(os.environ.get("READYZ_TIMEOUT_SECONDS", 2))
+
 # --- Logging: tokens never reach a log line (see fiko/log_redaction.py) --------------------
+# LOG_FORMAT=json: one JSON object per line (fiko/log_json.py), the default with DEBUG off;
+# uvicorn's own loggers then write through the same handler. text: plain lines (development).
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("text" if DEBUG or os.environ.get("FIKO_TESTING") else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "fiko.log_redaction.RedactSecretsFilter"}},
+    "filters": {"redact_secrets": {"()": "fiko.log_redaction.RedactSecretsFilter"},
+                "quiet_probes": {"()": "fiko.log_json.QuietProbes"}},
+    "formatters": {"json": {"()": "fiko.log_json.JsonFormatter"}, "text": {"format": "%(message)s"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets", "quiet_probes"],
+                    "formatter": "json" if LOG_FORMAT == "json" else "text"},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+if LOG_FORMAT == "json":
+    LOGGING["loggers"] = {name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+                          for name in ("uvicorn", "uvicorn.access", "daphne")}
 
 if not DEBUG and not os.environ.get("FIKO_TESTING"):
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)

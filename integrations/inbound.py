@@ -18,6 +18,7 @@ from conversations.services import (
 )
 from customers.models import Customer
 from customers.services import customer_upsert_from_platform
+from fiko import log_context
 
 from .models import Channel, InboundEvent
 
@@ -57,9 +58,11 @@ class InboundResult:
 
 def channel_for_webhook(*, channel_id, platform: str) -> Channel | None:
     try:
-        return Channel.objects.select_related("workspace").filter(pk=int(channel_id), platform=platform).first()
+        channel = Channel.objects.select_related("workspace").filter(pk=int(channel_id), platform=platform).first()
     except (TypeError, ValueError):
         return None
+    log_context.bind_workspace(channel.workspace_id if channel is not None else None)
+    return channel
 
 
 def inbound_seen(*, channel: Channel, event_key: str) -> bool:

@@ -20,8 +20,11 @@ from django.db import connection
 BIN = Path(sys.executable).parent
 SERVER_COMMANDS = {
     "daphne": lambda app, port: [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app],
+    # --no-proxy-headers as in production: Fiko itself decides whose X-Forwarded-For counts
+    # (TRUSTED_PROXIES, fiko/proxy.py).
     "uvicorn": lambda app, port: [str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port),
-                                  "--lifespan", "off", "--access-log", "--log-level", "info"],
+                                  "--lifespan", "off", "--access-log", "--log-level", "info",
+                                  "--no-proxy-headers"],
 }
 APPLICATION = "fiko.asgi:application"
 

@@ -30,6 +30,7 @@ from django.db.models import Exists, F, Min, OuterRef
 from django.utils import timezone
 
 from conversations.models import Message
+from fiko import metrics
 from conversations.services import message_publish_updated
 from integrations.inbound import inbound_note_sent
 
@@ -172,6 +173,7 @@ def outbox_record(*, message_id: int, channel, outcome: SendOutcome) -> str:
     _save_recorded(row, fields)
     message_publish_updated(row)
     log.info("outbox: message %s -> %s (attempt %s)", row.pk, row.delivery_status, attempts)
+    metrics.outbound_recorded(channel, row.delivery_status)
     return row.delivery_status
 
 

@@ -13,6 +13,7 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from fiko import metrics
 from fiko.inputs import InvalidJSON, loads_json
 from integrations import webhooks
 from integrations.inbound import channel_for_webhook
@@ -46,6 +47,7 @@ def verify_subscription(request, channel) -> HttpResponse:
     return webhooks.forbidden("verification failed")
 
 
+@metrics.webhook_view("instagram")
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 async def instagram_webhook(request, channel_id):

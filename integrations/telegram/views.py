@@ -11,6 +11,7 @@ from fiko.db import database_sync_to_async
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from fiko import metrics
 from fiko.inputs import InvalidJSON, loads_json
 from integrations import webhooks
 from integrations.inbound import channel_for_webhook
@@ -32,6 +33,7 @@ def update_id_hint(body: bytes) -> str | None:
     return found.group(1).decode() if found else None
 
 
+@metrics.webhook_view("telegram")
 @csrf_exempt
 @require_POST
 async def telegram_webhook(request, channel_id):

@@ -34,8 +34,16 @@ class Command(BaseCommand):
         parser.add_argument("--grace", type=float, default=None,
                             help="only take rows overdue by this many seconds "
                                  f"(default 0 with REDIS_URL, {RESCUE_GRACE_SECONDS} without)")
+        parser.add_argument("--metrics-port", type=int, default=None,
+                            help="serve Prometheus metrics (sends by result) on this port")
+        parser.add_argument("--metrics-addr", default="127.0.0.1", help="address for --metrics-port")
 
-    def handle(self, *args, once=False, interval=None, grace=None, **options):
+    def handle(self, *args, once=False, interval=None, grace=None, metrics_port=None, metrics_addr="127.0.0.1",
+               **options):
+        if metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(metrics_port, addr=metrics_addr)
         interval = settings.OUTBOX_POLL_SECONDS if interval is None else interval
         if grace is None:
             grace = 0 if settings.REDIS_URL else RESCUE_GRACE_SECONDS

@@ -1,0 +1,81 @@
+"""What a log line is about: the request id, the socket id and the workspace id, where known.
+
+Held in context variables, so they follow a request or a socket into the threads and tasks it
+starts (asgiref copies the context into ``sync_to_async`` threads; a task copies it when
+created) and every log line written on its behalf carries them (fiko/log_json.py).
+
+``RequestIdMiddleware`` takes the proxy's ``X-Request-ID`` (nginx sets one per request) when it
+is a sane token, makes one otherwise, and answers it in ``X-Request-ID``.
+"""
+import contextvars
+import re
+import secrets
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+request_id = contextvars.ContextVar("fiko_request_id", default=None)
+socket_id = contextvars.ContextVar("fiko_socket_id", default=None)
+workspace_id = contextvars.ContextVar("fiko_workspace_id", default=None)
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
+
+
+def current() -> dict:
+    """The fields known here, for a log record."""
+    fields = {}
+    for name, var in (("request_id", request_id), ("socket_id", socket_id), ("workspace_id", workspace_id)):
+        value = var.get()
+        if value is not None:
+            fields[name] = value
+    return fields
+
+
+def bind_socket(consumer) -> None:
+    """Called at the start of a socket's connect (its task's context lasts as long as it)."""
+    socket_id.set(consumer.channel_name)
+    principal = consumer.scope.get("principal")
+    customer = getattr(principal, "customer", None)
+    if customer is not None:
+        workspace_id.set(customer.workspace_id)
+
+
+def bind_workspace(value) -> None:
+    if value is not None:
+        workspace_id.set(value)
+
+
+def _incoming_request_id(request) -> str:
+    supplied = request.headers.get("X-Request-ID", "")
+    return supplied if _REQUEST_ID.fullmatch(supplied) else secrets.token_hex(16)
+
+
+class RequestIdMiddleware:
+    """Binds the request id for the request's log lines and answers it."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self._acall(request)
+        token = request_id.set(_incoming_request_id(request))
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = request_id.get()
+            return response
+        finally:
+            request_id.reset(token)
+
+    async def _acall(self, request):
+        # Not reset afterwards: Django logs an error response (django.request) after the
+        # middleware returns, and under ASGI each request runs in a task (a context) of its own.
+        request_id.set(_incoming_request_id(request))
+        response = await self.get_response(request)
+        response["X-Request-ID"] = request_id.get()
+        return response
