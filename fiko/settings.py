@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "conversations",
     "chat",
     "integrations",
+    "console",
 ]
 
 MIDDLEWARE = [

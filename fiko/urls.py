@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/", include("integrations.api_urls")),
     path("integrations/", include("integrations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("inbox/", include("console.urls")),
     path("docs", DocsView.as_view(url_name="schema"), name="docs"),
     # Uploads and fetched platform media are served by us (behind a proxy in production,
     # which may serve MEDIA_ROOT itself with the same headers): platform file URLs never reach
