@@ -47,7 +47,8 @@ export class LiveSocket {
 
   async closed(ws, code) {
     clearInterval(this.pinger);
-    if (ws !== this.ws || this.stopped) return;
+    if (ws !== this.ws) return;
+    if (this.stopped) return this.setState("closed");
     if (code === 4404) {
       this.setState("closed");
       return this.onGone();
