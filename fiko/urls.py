@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.renderers import JSONRenderer
+from drf_spectacular.views import SpectacularAPIView
 
 from fiko.media_serving import media_serve
 
@@ -10,12 +9,6 @@ handler400 = "fiko.error_views.bad_request"
 handler403 = "fiko.error_views.forbidden"
 handler404 = "fiko.error_views.not_found"
 handler500 = "fiko.error_views.server_error"
-
-
-class DocsView(SpectacularSwaggerView):
-    """Swagger UI; its errors (405 for a POST) can be rendered as JSON too, not a 406."""
-
-    renderer_classes = [*SpectacularSwaggerView.renderer_classes, JSONRenderer]
 
 
 urlpatterns = [
@@ -27,8 +20,8 @@ urlpatterns = [
     path("api/", include("integrations.api_urls")),
     path("integrations/", include("integrations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("", include("pages.urls")),  # the landing page; /docs, /docs/redoc/, /docs/protocol/
     path("inbox/", include("console.urls")),
-    path("docs", DocsView.as_view(url_name="schema"), name="docs"),
     # Uploads and fetched platform media are served by us (behind a proxy in production,
     # which may serve MEDIA_ROOT itself with the same headers): platform file URLs never reach
     # a browser, and nothing under /uploads/ can run script (fiko/media_serving.py).

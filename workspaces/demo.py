@@ -29,6 +29,26 @@ DEMO_USER = ("demo", "demo")
 DEMO_AGENT = ("agent", "agent")
 DEMO_CUSTOMER_PASSWORD = "customer"  # web-chat login of the demo's web customers
 
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    who: str
+    login: str
+    password: str
+    note: str
+
+
+def demo_logins() -> list[DemoLogin]:
+    """The logins the demo seed creates: what the `make run` banner and the landing page show."""
+    web = next(spec for spec in CONVERSATIONS if spec.source == "web")
+    return [
+        DemoLogin("staff (owner)", *DEMO_USER, "the inbox console and the admin"),
+        DemoLogin("second agent", *DEMO_AGENT, "the inbox console"),
+        DemoLogin("web-chat customer", web.email, DEMO_CUSTOMER_PASSWORD, f"workspace '{DEMO_SLUG}'"),
+    ]
+
+
 TAGS = {"VIP": "#f59e0b", "Support": "#3b82f6", "Premium": "#8b5cf6", "New": "#10b981", "Wholesale": "#ef4444"}
 
 # Obviously fake platform credentials: enough for webhooks to be tried with curl locally.

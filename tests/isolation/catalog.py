@@ -18,7 +18,9 @@ the world in tests/isolation/world.py) together with the new endpoint.
 Not in the REST matrix, and why:
 - ``admin/`` — Django admin: staff sessions with ``is_staff``, its own permission system; no
   workspace user is admin staff.
-- ``api/schema/`` and ``docs`` — the OpenAPI document and Swagger UI: no workspace data.
+- ``api/schema/`` and ``docs`` — the OpenAPI document and the docs pages (Swagger UI, ReDoc, the
+  WebSocket protocol): no workspace data.
+- ``""`` — the landing page: static text and links, no workspace data.
 - ``uploads/`` — static file serving of stored media by unguessable path (no ids, no workspace
   lookups; covered by the upload/media tests).
 - ``integrations/`` — the Telegram/Instagram webhooks: authenticated by the platform's
@@ -38,7 +40,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 SKIPPED_PREFIXES = {
     "admin/": "Django admin (is_staff sessions, own permissions)",
     "api/schema/": "OpenAPI document",
-    "docs": "Swagger UI",
+    "docs": "Swagger UI, ReDoc, the protocol page",
     "uploads/": "stored media served by unguessable path",
     "integrations/": "platform webhooks (platform signature per channel)",
 }
@@ -165,7 +167,12 @@ def _methods(callback) -> list[str] | None:
     return sorted(m.upper() for m in _METHODS if hasattr(view, m))
 
 
+SKIPPED_PATHS = {"": "the landing page (no workspace data)"}
+
+
 def skipped(template: str) -> str | None:
+    if template in SKIPPED_PATHS:
+        return SKIPPED_PATHS[template]
     for prefix, reason in SKIPPED_PREFIXES.items():
         if template.startswith(prefix):
             return reason
