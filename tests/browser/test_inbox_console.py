@@ -4,7 +4,10 @@ answers them live, the way a person would."""
 import pytest
 from playwright.sync_api import expect
 
+from conversations.services import message_receive
+from integrations.platform_sim.images import tiny_png
 from integrations.platform_sim.say import stable_number
+from tests.factories import make_conversation, make_customer
 from workspaces.demo import demo_seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -75,7 +78,7 @@ def test_customer_writes_and_agent_answers_live(demo, server, browser, say, plat
     assert browser.errors == []
 
 
-def test_a_failed_send_shows_the_platform_reason(demo, server, browser, say, platform_sim):
+def test_a_failed_send_shows_its_reason_and_an_image_goes_out(demo, server, browser, say, platform_sim):
     page = sign_in(browser, server)
     say("Are you there?", "Blocked Bob")
     conversation_row(page, "Blocked Bob").get_by_role("button").click()
@@ -89,6 +92,18 @@ def test_a_failed_send_shows_the_platform_reason(demo, server, browser, say, pla
     expect(status).to_contain_text("blocked by the user")
     browser.screenshot("failed-send")
     assert not [entry for entry in platform_sim.sent_for("telegram") if entry.get("text") == "Hello Bob"]
+
+    # An image: uploaded over REST, then sent on the chat socket with its media_url.
+    page.locator("#file").set_input_files(files=[{"name": "photo.png", "mimeType": "image/png",
+                                                   "buffer": tiny_png(size=48)}])
+    expect(page.locator("#attach-text")).to_have_text("Image: photo.png")
+    page.get_by_role("button", name="Send").click()
+    image = page.locator("#message-list .msg.out").nth(1)
+    expect(image.locator("img")).to_be_visible()
+    expect(image.locator(".status")).to_have_text("✓ sent to telegram")
+    assert image.locator("img").evaluate("img => img.naturalWidth") > 0  # served from /uploads/
+    photos = [entry for entry in platform_sim.sent_for("telegram") if entry["method"] == "sendPhoto"]
+    assert [entry["chat_id"] for entry in photos] == [stable_number("Blocked Bob", 9)]
 
 
 def test_customer_markup_is_shown_as_text(demo, server, browser, say):
@@ -127,6 +142,33 @@ def test_reconnect_catches_up_without_showing_a_message_twice(demo, server, brow
     assert seqs == [1, 2, 3]
 
 
+@pytest.fixture
+def long_history(demo):
+    """A web-chat conversation with 120 customer messages (the chat shows the last 50 first)."""
+    customer = make_customer(demo.workspace, first_name="Hana", last_name="History", source="web")
+    conversation = make_conversation(demo.workspace, customer)
+    for n in range(1, 121):
+        message_receive(conversation=conversation, customer=customer, content=f"line {n}")
+    return conversation
+
+
+def test_scrolling_up_loads_the_older_history(long_history, server, browser):
+    page = sign_in(browser, server)
+    conversation_row(page, "Hana History").get_by_role("button").click()
+    items = page.locator("#message-list .msg")
+    expect(items).to_have_count(50)
+    expect(items.last.locator(".text")).to_have_text("line 120")
+    scroller = page.locator("#messages")
+    scroller.evaluate("element => { element.scrollTop = 0; }")
+    expect(items).to_have_count(100)
+    scroller.evaluate("element => { element.scrollTop = 0; }")
+    expect(items).to_have_count(120)
+    expect(page.locator("#older")).to_be_hidden()  # has_more: false
+    seqs = items.evaluate_all("items => items.map(li => Number(li.dataset.seq))")
+    assert seqs == list(range(1, 121))
+    expect(items.first.locator(".text")).to_have_text("line 1")
+
+
 def test_persian_reads_right_to_left_at_laptop_and_phone_widths(demo, server, browser):
     page = sign_in(browser, server)
     conversation_row(page, "علی رضایی").get_by_role("button").click()
@@ -146,8 +188,24 @@ def test_persian_reads_right_to_left_at_laptop_and_phone_widths(demo, server, br
     browser.screenshot("persian-phone-list")
 
 
-def test_customers_view_filters_live(demo, server, browser):
+def test_conversation_and_customer_filters(demo, server, browser):
     page = sign_in(browser, server)
+    rows = page.locator("#conv-list .conv")
+    expect(rows).to_have_count(7)
+    page.get_by_label("Unread only").check()
+    expect(rows).to_have_count(4)  # the demo's unread conversations
+    page.get_by_label("Unread only").uncheck()
+    page.locator("#conv-filters select[name=status]").select_option("pending")
+    expect(rows).to_have_count(2)
+    page.locator("#conv-filters select[name=status]").select_option("")
+    page.get_by_placeholder("Search conversations").fill("سفارش")  # Persian, in message content
+    expect(rows).to_have_count(2)
+    page.get_by_placeholder("Search conversations").fill("")
+    page.locator("#conv-filters .tagpick", has_text="VIP").locator("input").check()
+    expect(rows).to_have_count(2)
+    page.get_by_label("Archived").check()
+    expect(rows).to_have_count(0)
+
     page.locator(".tab[data-view=customers]").click()
     rows = page.locator("#cust-rows tr")
     expect(rows).to_have_count(8)

@@ -36,7 +36,11 @@ function store(next) {
 }
 
 export const accessToken = () => tokens && tokens.access;
-export const onToken = (fn) => listeners.add(fn);
+/** Call fn(newAccessToken) after each refresh; returns the function that stops it. */
+export function onToken(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
 
 async function request(method, path, { json, form, auth = true } = {}) {
   const headers = {};

@@ -5,7 +5,7 @@
 // What to ask for after each (re)connect is the caller's onOpen: list sockets re-send their
 // filters, the chat socket catches up from the last message it saw.
 
-import { accessToken, onToken, refresh } from "./api.js";
+import { accessToken, logout, onToken, refresh } from "./api.js";
 
 const PING_MS = 25000;
 
@@ -15,7 +15,7 @@ export class LiveSocket {
     this.attempt = 0;
     this.stopped = false;
     this.ws = null;
-    onToken((token) => this.send({ type: "authenticate", token }));
+    this.forgetToken = onToken((token) => this.send({ type: "authenticate", token }));
     this.connect();
   }
 
@@ -58,8 +58,7 @@ export class LiveSocket {
       try {
         await refresh();
       } catch {
-        this.setState("closed");
-        return;
+        return logout(); // the session is over: back to the sign-in form
       }
     }
     const delay = Math.min(30000, 500 * 2 ** this.attempt) * (0.75 + Math.random() / 2);
@@ -86,6 +85,7 @@ export class LiveSocket {
 
   close() {
     this.stopped = true;
+    this.forgetToken();
     clearTimeout(this.retry);
     clearInterval(this.pinger);
     if (this.ws) this.ws.close(1000);
