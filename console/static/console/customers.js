@@ -4,34 +4,21 @@
 // customer_created update rows in place; a refresh_customers re-runs the filters.
 
 import { $, checkedTags, fillSelect, fillTagPicker, fullName, h, tagChip, timeLabel } from "./dom.js";
-import { LiveSocket } from "./socket.js";
+import { FilteredList } from "./list.js";
 
-const PAGE = 25;
-
-export class Customers {
+export class Customers extends FilteredList {
   constructor({ onState }) {
+    super({
+      names: { path: "/ws/customers/", filter: "filter_customers", refresh: "refresh_customers",
+               options: "get_filter_options" },
+      ids: { form: "#cust-filters", count: "#cust-count", prev: "#cust-prev", next: "#cust-next" },
+      noun: "customers", pageSize: 25, onState,
+    });
     this.customers = [];
-    this.offset = 0;
-    this.form = $("#cust-filters");
-    this.form.addEventListener("input", (event) => {
-      clearTimeout(this.typing);
-      this.typing = setTimeout(() => this.filter(), event.target.type === "search" ? 300 : 0);
-    });
-    this.form.addEventListener("submit", (event) => event.preventDefault());
-    $("#cust-prev").addEventListener("click", () => this.filter(Math.max(0, this.offset - PAGE)));
-    $("#cust-next").addEventListener("click", () => this.filter(this.offset + PAGE));
-    this.socket = new LiveSocket("/ws/customers/", {
-      onFrame: (frame) => this.onFrame(frame),
-      onOpen: () => {
-        this.socket.send({ type: "get_filter_options" });
-        this.filter(this.offset);
-      },
-      onState,
-    });
   }
 
   filters() {
-    const filters = { limit: PAGE, offset: this.offset };
+    const filters = {};
     for (const element of this.form.elements) {
       if (element.name && element.name !== "tags" && element.value.trim() && element.value !== "all") {
         filters[element.name] = element.value.trim();
@@ -42,18 +29,11 @@ export class Customers {
     return filters;
   }
 
-  filter(offset = 0) {
-    this.offset = offset;
-    this.socket.send({ type: "filter_customers", filters: this.filters() });
-  }
-
   onFrame(frame) {
     switch (frame.type) {
       case "customers_list":
         this.customers = frame.customers;
-        $("#cust-count").textContent = `${frame.count}${frame.pagination.count_capped ? "+" : ""} customers`;
-        $("#cust-prev").disabled = this.offset === 0;
-        $("#cust-next").disabled = !frame.pagination.has_more;
+        this.showPage(frame);
         this.render();
         break;
       case "filter_options": {
@@ -69,12 +49,11 @@ export class Customers {
         const index = this.customers.findIndex((c) => c.id === frame.customer.id);
         if (index >= 0) this.customers[index] = frame.customer;
         this.render();
-        clearTimeout(this.refreshing);
-        this.refreshing = setTimeout(() => this.socket.send({ type: "refresh_customers" }), 250);
+        this.refreshSoon();
         break;
       }
       case "error":
-        $("#cust-count").textContent = `Error: ${frame.message}`;
+        this.showError(frame);
         break;
     }
   }

@@ -6,39 +6,25 @@
 
 import { updateConversation } from "./api.js";
 import { $, checkedTags, fillSelect, fillTagPicker, fullName, h, tagChip, timeLabel } from "./dom.js";
-import { LiveSocket } from "./socket.js";
+import { FilteredList } from "./list.js";
 
-const PAGE = 50;
-
-export class Inbox {
+export class Inbox extends FilteredList {
   constructor({ onSelect, onState }) {
+    super({
+      names: { path: "/ws/conversations/", filter: "filter_conversations", refresh: "refresh_conversations",
+               options: "get_conversation_filter_options" },
+      ids: { form: "#conv-filters", count: "#conv-count", prev: "#conv-prev", next: "#conv-next" },
+      noun: "conversations", pageSize: 50, onState,
+    });
     this.onSelect = onSelect;
     this.conversations = [];
     this.selectedId = null;
-    this.offset = 0;
-    this.options = null;
-    this.form = $("#conv-filters");
-    this.form.addEventListener("input", (event) => {
-      clearTimeout(this.typing);
-      this.typing = setTimeout(() => this.filter(), event.target.type === "search" ? 300 : 0);
-    });
-    this.form.addEventListener("submit", (event) => event.preventDefault());
-    $("#conv-prev").addEventListener("click", () => this.filter(Math.max(0, this.offset - PAGE)));
-    $("#conv-next").addEventListener("click", () => this.filter(this.offset + PAGE));
     $("#conv-edit").addEventListener("change", (event) => this.edit(event.target));
-    this.socket = new LiveSocket("/ws/conversations/", {
-      onFrame: (frame) => this.onFrame(frame),
-      onOpen: () => {
-        this.socket.send({ type: "get_conversation_filter_options" });
-        this.filter(this.offset);
-      },
-      onState,
-    });
   }
 
   filters() {
     const f = this.form.elements;
-    const filters = { is_archived: f.archived.checked ? "true" : "false", limit: PAGE, offset: this.offset };
+    const filters = { is_archived: f.archived.checked ? "true" : "false" };
     if (f.search.value.trim()) filters.search = f.search.value.trim();
     for (const name of ["status", "source", "priority"]) if (f[name].value) filters[name] = f[name].value;
     const tags = checkedTags(this.form);
@@ -47,18 +33,11 @@ export class Inbox {
     return filters;
   }
 
-  filter(offset = 0) {
-    this.offset = offset;
-    this.socket.send({ type: "filter_conversations", filters: this.filters() });
-  }
-
   onFrame(frame) {
     switch (frame.type) {
       case "conversations_list":
         this.conversations = frame.conversations;
-        $("#conv-count").textContent = `${frame.count}${frame.pagination.count_capped ? "+" : ""} conversations`;
-        $("#conv-prev").disabled = this.offset === 0;
-        $("#conv-next").disabled = !frame.pagination.has_more;
+        this.showPage(frame);
         this.render();
         break;
       case "filter_options":
@@ -68,11 +47,10 @@ export class Inbox {
       case "conversation_updated":
       case "conversation_created":
         this.upsert(frame.conversation);
-        clearTimeout(this.refreshing);
-        this.refreshing = setTimeout(() => this.socket.send({ type: "refresh_conversations" }), 250);
+        this.refreshSoon();
         break;
       case "error":
-        $("#conv-count").textContent = `Error: ${frame.message}`;
+        this.showError(frame);
         break;
     }
   }
@@ -162,7 +140,7 @@ export class Inbox {
     try {
       this.upsert(await updateConversation(c.id, { [select.name]: value }));
     } catch (exc) {
-      $("#conv-count").textContent = `Could not change ${select.name}: ${exc.message}`;
+      this.countLine.textContent = `Could not change ${select.name}: ${exc.message}`;
     }
   }
 }
