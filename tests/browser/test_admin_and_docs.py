@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def owner(transactional_db):
+def owner(services, transactional_db):
     user = make_user("olivia", workspace=make_workspace("acme"), role="owner", password="pw-olivia-123")
     user.is_staff = user.is_superuser = True
     user.save(update_fields=["is_staff", "is_superuser"])

@@ -16,7 +16,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture
-def demo(transactional_db):
+def demo(services, transactional_db):
     """The `make run` demo workspace: staff demo/demo, eight customers (five Persian), seven
     conversations not archived, a Telegram channel."""
     return demo_seed()
