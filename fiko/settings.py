@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "chat",
     "integrations",
     "pages",
+    "console",
 ]
 
 MIDDLEWARE = [

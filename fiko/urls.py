@@ -21,6 +21,7 @@ urlpatterns = [
     path("integrations/", include("integrations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("", include("pages.urls")),  # the landing page; /docs, /docs/redoc/, /docs/protocol/
+    path("inbox/", include("console.urls")),
     # Uploads and fetched platform media are served by us (behind a proxy in production,
     # which may serve MEDIA_ROOT itself with the same headers): platform file URLs never reach
     # a browser, and nothing under /uploads/ can run script (fiko/media_serving.py).
