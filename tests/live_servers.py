@@ -101,3 +101,29 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self._log.close()
+
+
+def http_get(url: str, headers: dict | None = None) -> tuple[int, object, bytes]:
+    """(status, headers, body) of a GET, error statuses included."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=20) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+async def socket_close_code(url: str) -> int:
+    """Open a socket, read until the server closes it; the close code the client received."""
+    import asyncio
+
+    import websockets
+
+    async with websockets.connect(url, open_timeout=20, close_timeout=20) as ws:
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), 20)
+        except websockets.ConnectionClosed:
+            return ws.close_code

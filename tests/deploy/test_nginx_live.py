@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -96,20 +95,9 @@ class Nginx:
         base = [binary, "-p", str(workdir), "-e", str(workdir / "startup.log"), "-c", str(conf)]
         check = subprocess.run([*base, "-t"], capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, f"nginx -t refused the generated config:\n{check.stderr}\n{conf.read_text()}"
-        self._out = open(workdir / "nginx.out", "wb")
+        self.name, self._out = "nginx", open(workdir / "nginx.out", "wb")
         self.proc = subprocess.Popen(base, stdout=self._out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"nginx exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    pytest.fail(f"nginx did not listen within 30s:\n{self.log()}")
-                time.sleep(0.1)
+        Server._wait_for_port(self)  # the app servers' wait: listening, or fail with the log
 
     def log(self) -> str:
         parts = [(self.workdir / name) for name in ("nginx.out", "startup.log", "error.log")]

@@ -8,17 +8,14 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
-import websockets
 
 from fiko import log_context
 from fiko.log_json import JsonFormatter
 from fiko.log_redaction import RedactSecretsFilter
-from tests.live_servers import APPLICATION, Server
+from tests.live_servers import APPLICATION, Server, http_get, socket_close_code
 
 SECRET = "tok-" + uuid.uuid4().hex
 
@@ -65,32 +62,15 @@ def test_development_logs_stay_plain_text():
         assert out.stdout.strip() == expected, out.stderr
 
 
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=20) as response:
-            return response.status, response.headers
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers
-
-
-async def refused_socket(url):
-    async with websockets.connect(url, open_timeout=20, close_timeout=20) as ws:
-        try:
-            while True:
-                await asyncio.wait_for(ws.recv(), 20)
-        except websockets.ConnectionClosed:
-            return ws.close_code
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_production_server_writes_json_lines(tmp_path, django_db_setup):
     server = Server("uvicorn", APPLICATION, tmp_path, name="uvicorn-json", env={"LOG_FORMAT": "json"})
     try:
-        assert get(server.http_url("/healthz"))[0] == 200
-        status, headers = get(server.http_url(f"/no-such-page/?token={SECRET}"))
+        assert http_get(server.http_url("/healthz"))[0] == 200
+        status, headers, _ = http_get(server.http_url(f"/no-such-page/?token={SECRET}"))
         assert status == 404
         request_id = headers["X-Request-ID"]
-        assert asyncio.run(refused_socket(server.url(f"/ws/conversations/?token={SECRET}"))) == 1008
+        assert asyncio.run(socket_close_code(server.url(f"/ws/conversations/?token={SECRET}"))) == 1008
         deadline = time.monotonic() + 20
         while True:
             entries = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]

@@ -13,22 +13,12 @@ import urllib.request
 import uuid
 
 import pytest
-import websockets
 from django.db import connection
 
 from tests.conftest import REQUIRE_SERVICES, require_service
-from tests.live_servers import APPLICATION, Server, free_port
+from tests.live_servers import APPLICATION, Server, free_port, http_get, socket_close_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def get(url: str, headers=None):
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=20) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read()
 
 
 class PrivateRedis:
@@ -67,7 +57,7 @@ def test_readyz_turns_503_when_redis_stops_and_healthz_stays_up(tmp_path, django
     try:
         server = Server("uvicorn", APPLICATION, tmp_path, name="uvicorn-readyz",
                         env={"REDIS_URL": f"redis://127.0.0.1:{private.port}/0", "READYZ_TIMEOUT_SECONDS": "3"})
-        status, _, body = get(server.http_url("/readyz"))
+        status, _, body = http_get(server.http_url("/readyz"))
         assert status == 200, body
         ready = json.loads(body)
         assert ready["status"] == "ready"
@@ -76,7 +66,7 @@ def test_readyz_turns_503_when_redis_stops_and_healthz_stays_up(tmp_path, django
         private.stop()
         deadline = time.monotonic() + 20
         while True:
-            status, _, body = get(server.http_url("/readyz"))
+            status, _, body = http_get(server.http_url("/readyz"))
             if status == 503 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
@@ -86,9 +76,9 @@ def test_readyz_turns_503_when_redis_stops_and_healthz_stays_up(tmp_path, django
         assert answer["checks"]["database"]["ok"] is True
         layer = answer["checks"]["channel_layer"]
         assert layer["ok"] is False and layer["error"] and layer["latency_ms"] >= 0
-        status, _, body = get(server.http_url("/healthz"))
+        status, _, body = http_get(server.http_url("/healthz"))
         assert (status, json.loads(body)) == (200, {"status": "ok"})
-        status, _, body = get(server.http_url("/readyz"))
+        status, _, body = http_get(server.http_url("/readyz"))
         print("readyz with Redis stopped:", body.decode())
     finally:
         if server is not None:
@@ -100,28 +90,19 @@ def scrape_until(server, pattern: str) -> str:
     """/metrics once ``pattern`` shows in it (a disconnect is counted just after the close)."""
     deadline = time.monotonic() + 20
     while True:
-        status, _, body = get(server.http_url("/metrics"))
+        status, _, body = http_get(server.http_url("/metrics"))
         text = body.decode()
         if (status == 200 and re.search(pattern, text, re.M)) or time.monotonic() > deadline:
             return text
         time.sleep(0.1)
 
 
-async def closed_code(url: str) -> int:
-    async with websockets.connect(url, open_timeout=20, close_timeout=20) as ws:
-        try:
-            while True:
-                await asyncio.wait_for(ws.recv(), 20)
-        except websockets.ConnectionClosed:
-            return ws.close_code
-
-
 def test_close_codes_are_counted_as_sockets_end(tmp_path, django_db_setup):
     require_service("DATABASE_URL")
     server = Server("uvicorn", APPLICATION, tmp_path, name="uvicorn-closes")
     try:
-        assert asyncio.run(closed_code(server.url("/ws/conversations/?token=not-a-token"))) == 1008
-        assert asyncio.run(closed_code(server.url("/ws/nowhere/"))) == 4404
+        assert asyncio.run(socket_close_code(server.url("/ws/conversations/?token=not-a-token"))) == 1008
+        assert asyncio.run(socket_close_code(server.url("/ws/nowhere/"))) == 4404
         text = scrape_until(server, r'^fiko_ws_closes_total\{code="1008"\} 1\.0$')
         assert re.search(r'^fiko_ws_closes_total\{code="1008"\} 1\.0$', text, re.M), text
         assert re.search(r'^fiko_ws_closes_total\{code="4404"\} 1\.0$', text, re.M), text
@@ -138,15 +119,15 @@ def test_metrics_from_loopback_by_default_and_otherwise_only_with_the_token(tmp_
     server = Server("uvicorn", APPLICATION, tmp_path, name="uvicorn-metrics",
                     env={"TRUSTED_PROXIES": "127.0.0.1", "METRICS_TOKEN": token})
     try:
-        status, headers, body = get(server.http_url("/metrics"))
+        status, headers, body = http_get(server.http_url("/metrics"))
         assert status == 200 and headers["Content-Type"].startswith("text/plain")
         assert b"fiko_outbox_pending" in body and b"fiko_ws_open_sockets" in body
         remote = {"X-Forwarded-For": "203.0.113.9"}
-        status, _, body = get(server.http_url("/metrics"), remote)
+        status, _, body = http_get(server.http_url("/metrics"), remote)
         assert status == 403 and b"METRICS_TOKEN" in body
-        status, _, _ = get(server.http_url("/metrics"), {**remote, "Authorization": "Bearer nope"})
+        status, _, _ = http_get(server.http_url("/metrics"), {**remote, "Authorization": "Bearer nope"})
         assert status == 403
-        status, _, body = get(server.http_url("/metrics"), {**remote, "Authorization": f"Bearer {token}"})
+        status, _, body = http_get(server.http_url("/metrics"), {**remote, "Authorization": f"Bearer {token}"})
         assert status == 200 and b"fiko_http_request_seconds" in body
         request = urllib.request.Request(server.http_url("/healthz"), method="POST", data=b"")
         try:
