@@ -315,8 +315,10 @@ def main() -> None:
             print(f"  {row[0]:<58} p50 {row[1]:8.1f} ms  p95 {row[2]:8.1f} ms  target {row[4]} ms"
                   f"{'' if row[2] <= row[4] else '  OVER'}", flush=True)
 
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\n## bench/search.py: {SIZES['customers']:,} customers, {SIZES['conversations']:,} conversations, "
-          f"{SIZES['messages']:,} messages; {REPEAT} runs each\n")
+          f"{SIZES['messages']:,} messages; {REPEAT} runs each; {os.cpu_count()} cores, load average "
+          f"{load} at the end (a shared machine: wall times include waiting for a core)\n")
     print("| operation | p50 ms | p95 ms | queries | target ms | |")
     print("|---|---:|---:|---:|---:|---|")
     for name, p50, p95, count, target, _ in rows:

@@ -1,11 +1,14 @@
 """ConversationFilter: seed 000's filters plus v1 status names. Used only through
 conversations.selectors (REST and the /ws/conversations/ socket alike)."""
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import django_filters
 from django import forms
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 
-from customers.models import Source
+from customers.models import Customer, Source
 from fiko.errors import InvalidInput
 from fiko.filtering import IdField, IdFilter, ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter, id_in
 from fiko.inputs import parse_int
@@ -98,10 +101,28 @@ class _ArchivedFilter(TriStateFilter):
 SEARCH_PROBE = 2_000  # rows read per side to tell a rare word (exact id set) from a common one
 
 
+_PROBES: ContextVar[dict | None] = ContextVar("conversation_search_probes", default=None)
+
+
+@contextmanager
+def remembered_probes():
+    """Within the block, search_probe remembers its answers in the dict it yields
+    ({word: ids or None}): the list's count then knows the common words without probing again."""
+    token = _PROBES.set({})
+    try:
+        yield _PROBES.get()
+    finally:
+        _PROBES.reset(token)
+
+
 def _word_matches(word):
     pattern = variant_pattern(word)  # content and titles are stored as written
-    in_messages = Exists(Message.objects.filter(conversation=OuterRef("pk"), is_deleted=False, content__iregex=pattern))
-    return Q(customer__search_text__contains=word) | Q(title__iregex=pattern) | in_messages
+    # The second, redundant correlation (>=) keeps PostgreSQL from turning the EXISTS into a
+    # hashed set of every matching message (it would build it whole for a page of 50 rows).
+    in_messages = Exists(Message.objects.filter(conversation=OuterRef("pk"), conversation_id__gte=OuterRef("pk"),
+                                                is_deleted=False, content__iregex=pattern))
+    in_customers = Customer.objects.filter(search_text__contains=word).values("id")  # semi-join, trigram index
+    return Q(customer_id__in=in_customers) | Q(title__iregex=pattern) | in_messages
 
 
 def search_probe(word: str) -> set[int] | None:
@@ -109,20 +130,67 @@ def search_probe(word: str) -> set[int] | None:
     that ``word`` matches, when there are few: at most SEARCH_PROBE rows from each side
     (messages, titles, customers), each read through its trigram index. None when a side has
     more (a common word), when the word is too short for trigrams, or off PostgreSQL."""
+    memo = _PROBES.get()
+    if memo is not None and word in memo:
+        return memo[word]
+    found = _probe(word)
+    if memo is not None:
+        memo[word] = found
+    return found
+
+
+def common_word_count(queryset, word: str, cap: int) -> tuple[int, bool] | None:
+    """The capped count of a search list whose ``word`` is common, without walking the list:
+    the candidates are the conversations of at most 4 x (cap + 1) matches from each side
+    (messages, titles, customers; trigram indexes, no sort). When no side was cut short they
+    are every conversation the word matches, and the list's rows among them are the exact
+    count; otherwise those rows are a lower bound, enough past the cap. None when neither
+    answers (the caller counts by walking). ``queryset``: the list without this word's condition
+    (or with it: the same rows, slower)."""
+    pattern, bound = variant_pattern(word), 4 * (cap + 1)
+    sides = (
+        Message.objects.filter(content__iregex=pattern, is_deleted=False).values_list("conversation_id", flat=True),
+        Conversation.objects.filter(title__iregex=pattern).values_list("id", flat=True),
+        Customer.objects.filter(search_text__contains=word).values_list("id", flat=True),
+    )
+    candidates, complete = set(), True
+    for side in sides:
+        rows = list(side.order_by()[:bound])
+        complete = complete and len(rows) < bound
+        if side.model is Customer:
+            rows = Conversation.objects.filter(id_in(rows, "customer_id")).order_by().values_list("id", flat=True)
+        candidates.update(rows)
+    found = queryset.filter(id_in(candidates)).order_by().values("pk")[: cap + 1].count()
+    if found > cap:
+        return cap, True
+    return (found, False) if complete else None
+
+
+def _probe(word: str) -> set[int] | None:
     if connection.vendor != "postgresql" or len(word) < 3:
         return None
     pattern = variant_pattern(word)
     sides = (
         Message.objects.filter(content__iregex=pattern, is_deleted=False).values_list("conversation_id", flat=True),
         Conversation.objects.filter(title__iregex=pattern).values_list("id", flat=True),
-        Conversation.objects.filter(customer__search_text__contains=word).values_list("id", flat=True),
+        Customer.objects.filter(search_text__contains=word).values_list("id", flat=True),
     )
-    found: set[int] = set()
+    found: set[int] | None = set()
+    customers = []
     for side in sides:  # every side is always read: the number of queries does not depend on the data
         rows = list(side.order_by()[: SEARCH_PROBE + 1])
-        if found is not None:
-            found = None if len(rows) > SEARCH_PROBE else found | set(rows)
-    return found
+        if len(rows) > SEARCH_PROBE:
+            found = None
+        elif found is not None and side.model is Customer:
+            customers = rows
+        elif found is not None:
+            found |= set(rows)
+    # the conversations of the matching customers (by the customer_id index)
+    by_customer = Conversation.objects.filter(customer_id__in=customers).order_by().values_list("id", flat=True)
+    rows = list(by_customer[: SEARCH_PROBE + 1]) if found is not None else []
+    if len(rows) > SEARCH_PROBE:
+        return None
+    return None if found is None else found | set(rows)
 
 
 class ConversationFilter(django_filters.FilterSet):
@@ -167,8 +235,6 @@ class ConversationFilter(django_filters.FilterSet):
     def filter_tags(self, queryset, name, value):
         if not value:
             return queryset
-        from customers.models import Customer
-
         return queryset.filter(
             Exists(Customer.tags.through.objects.filter(customer=OuterRef("customer_id"), tag__name__in=value))
         )

@@ -1,7 +1,8 @@
 """Reads of conversations and messages, with tenancy folded into each query."""
 from django.contrib.auth import get_user_model
-from django.db.models.query import ModelIterable
+from django.db import connection
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.query import ModelIterable
 
 from customers.selectors import customer_count_annotations, user_workspaces
 from fiko.filtering import apply_filterset
@@ -9,7 +10,8 @@ from fiko.inputs import id_or_none
 from fiko.pagination import Page, PageRequest, fetch_page, parse_page_request
 from workspaces.selectors import workspace_ids_for_user
 
-from .filters import ORDER_FIELDS, PRIORITY_NAMES, SOURCE_CHOICES, STATUS_CHOICES, ConversationFilter
+from .filters import (ORDER_FIELDS, PRIORITY_NAMES, SOURCE_CHOICES, STATUS_CHOICES, ConversationFilter,
+                      common_word_count, remembered_probes)
 from .models import Conversation, Message, ReadMarker
 
 DEFAULT_MESSAGES = 50
@@ -79,10 +81,27 @@ class _UserRequest:
         self.user = user
 
 
+def conversation_list_counted(*, user, filters=None, request=None, workspace_ids=None):
+    """(conversation_list, its counter for fetch_page or None): a search with a common word is
+    counted through that word's messages (common_word_count), not by walking the list."""
+    with remembered_probes() as probes:
+        queryset = conversation_list(user=user, filters=filters, request=request, workspace_ids=workspace_ids)
+    common = [word for word, ids in probes.items() if ids is None and len(word) >= 3]
+    if not common or connection.vendor != "postgresql":
+        return queryset, None
+    counted = queryset
+    if len(probes) == 1:  # the only word: count its candidates in the list without the search
+        rest = filters.copy()
+        rest.pop("search")
+        counted = conversation_list(user=user, filters=rest, request=request, workspace_ids=workspace_ids)
+    return queryset, lambda cap: common_word_count(counted, common[0], cap)
+
+
 def conversation_page(*, user, filters=None, workspace_ids=None) -> tuple[Page, PageRequest]:
     filters = filters or {}
     page = parse_page_request(filters)
-    return fetch_page(conversation_list(user=user, filters=filters, workspace_ids=workspace_ids), page), page
+    queryset, counter = conversation_list_counted(user=user, filters=filters, workspace_ids=workspace_ids)
+    return fetch_page(queryset, page, counter=counter), page
 
 
 def conversation_get_for_user(*, user, conversation_id) -> Conversation | None:

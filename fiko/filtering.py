@@ -64,15 +64,15 @@ def apply_filterset(filterset_class, data, queryset, *, request=None, extra_allo
     return fs.qs
 
 
-def id_in(ids) -> Q:
-    """``pk IN ids`` for a large id set: one array parameter on PostgreSQL (``= ANY``), a plain
-    IN list elsewhere."""
+def id_in(ids, field: str = "pk") -> Q:
+    """``field IN ids`` for a large id set: one array parameter on PostgreSQL, a plain IN list
+    elsewhere."""
     ids = sorted(ids)
     if not ids:
-        return Q(pk__in=[])
+        return Q(**{f"{field}__in": []})
     if connection.vendor == "postgresql":
-        return Q(pk__in=RawSQL("SELECT unnest(%s::bigint[])", (ids,)))
-    return Q(pk__in=ids)
+        return Q(**{f"{field}__in": RawSQL("SELECT unnest(%s::bigint[])", (ids,))})
+    return Q(**{f"{field}__in": ids})
 
 
 class ListField(forms.Field):

@@ -8,6 +8,7 @@ Deep pages read their rows through the ids of the page (the OFFSET walks the sor
 """
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Subquery
 
 from rest_framework.pagination import BasePagination, PageNumberPagination
@@ -21,7 +22,7 @@ MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
 PAGINATION_KEYS = ("limit", "offset", "page", "page_size")
 MAX_OFFSET = INT_MAX  # rows to skip; far past any list, and offset + limit stays a valid bigint
-COUNT_CAP = 10_000  # list totals are exact up to here (SPEC: at least 10,000)
+COUNT_CAP = 10_000  # list totals are exact up to here (SPEC: at least 10,000); settings.LIST_COUNT_CAP
 
 
 @dataclass(frozen=True)
@@ -53,15 +54,20 @@ class Page:
     count_capped: bool
 
 
-def capped_count(queryset, cap: int = COUNT_CAP) -> tuple[int, bool]:
+def count_cap() -> int:
+    return getattr(settings, "LIST_COUNT_CAP", COUNT_CAP)
+
+
+def capped_count(queryset, cap: int) -> tuple[int, bool]:
     """(min(matches, cap), whether there are more than ``cap``): counts at most cap + 1 rows,
     in whatever order is cheapest, without the annotations."""
     found = queryset.order_by().values("pk")[: cap + 1].count()
     return min(found, cap), found > cap
 
 
-def fetch_page(queryset, request: PageRequest) -> Page:
-    """One page of ``queryset`` (ordered) and its total; see the module docstring."""
+def fetch_page(queryset, request: PageRequest, counter=None) -> Page:
+    """One page of ``queryset`` (ordered) and its total; see the module docstring. ``counter(cap)``
+    may answer the capped count faster than counting ((total, capped), or None to count)."""
     start, stop = request.offset, request.offset + request.limit + 1
     if request.offset:
         # Deep pages: skip rows in a narrow id query, then load only this page's rows.
@@ -71,9 +77,11 @@ def fetch_page(queryset, request: PageRequest) -> Page:
         rows = list(queryset[start:stop])
     has_more = len(rows) > request.limit
     rows = rows[: request.limit]
-    if not has_more and (rows or not request.offset):
-        return Page(rows, request.offset + len(rows), False, False)
-    total, capped = capped_count(queryset)
+    cap = count_cap()
+    if not has_more and (rows or not request.offset):  # the page tells the total
+        total = request.offset + len(rows)
+        return Page(rows, min(total, cap), False, total > cap)
+    total, capped = (counter and counter(cap)) or capped_count(queryset, cap)
     return Page(rows, total, has_more, capped)
 
 
@@ -116,7 +124,7 @@ class FikoListPagination(BasePagination):
         self.request = request
         self.page_request = parse_page_request(params)
         self.by_offset = params.get("limit") is not None or params.get("offset") is not None
-        self.page = fetch_page(queryset, self.page_request)
+        self.page = fetch_page(queryset, self.page_request, counter=getattr(view, "list_counter", None))
         return self.page.rows
 
     def _link(self, offset: int | None) -> str | None:

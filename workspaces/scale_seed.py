@@ -326,13 +326,18 @@ def scale_seed(*, workspace: Workspace, customers: int, conversations: int, mess
         progress(f"conversations: {report.counts['conversations']}/{conversations}, "
                  f"messages: {report.counts['messages']}")
 
+    _analyze(Customer, Message)  # fresh statistics before the set-based update reads the new rows
     with transaction.atomic():
         _customer_activity(workspace.pk, first_customer)
+    _analyze(Customer, through, Conversation, Message, ReadMarker)
+    return report
+
+
+def _analyze(*models):
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            for model in (Customer, through, Conversation, Message, ReadMarker):
+            for model in models:
                 cursor.execute(f"ANALYZE {model._meta.db_table}")
-    return report
 
 
 def _customer_activity(workspace_id: int, first_customer: int) -> None:
