@@ -43,6 +43,7 @@ SKIPPED_PREFIXES = {
     "docs": "Swagger UI, ReDoc, the protocol page",
     "uploads/": "stored media served by unguessable path",
     "integrations/": "platform webhooks (platform signature per channel)",
+    "inbox/": "the console's static shell (no data; it uses the public API like any client)",
 }
 
 # Path templates with an id parameter -> the kind of object the parameter names.

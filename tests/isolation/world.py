@@ -9,6 +9,7 @@ checks that decide whether an answer leaked:
 - ``normalized()``: an answer with the probed values and timestamps taken out, so that the
   answer for A's object can be compared with the answer for a missing one.
 """
+import hashlib
 import json
 import re
 from collections import deque
@@ -250,10 +251,20 @@ def project_models() -> list[type[models.Model]]:
     return sorted(result, key=lambda m: m._meta.db_table)
 
 
+def _digest_here(sql: str, params=()) -> tuple[int, str]:
+    """(row count, md5 of the rows) of a query, hashed in Python: SQLite has no md5/string_agg."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = sorted(repr(row) for row in cursor.fetchall())
+    return len(rows), hashlib.md5("|".join(rows).encode()).hexdigest()
+
+
 def fingerprint() -> dict[str, tuple[int, str]]:
     """(row count, md5 of all rows) of every project table, in one query."""
     tables = [m._meta.db_table for m in project_models()]
     quote = connection.ops.quote_name
+    if connection.vendor != "postgresql":
+        return {table: _digest_here(f"SELECT * FROM {quote(table)}") for table in tables}
     sql = " UNION ALL ".join(
         f"SELECT %s, count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {quote(table)} t"
         for table in tables
@@ -300,13 +311,19 @@ def rows_of_workspace(model, workspace_id: int):
 def workspace_rows(workspace_id: int) -> dict[str, tuple[int, str]]:
     """(row count, md5 of the rows) per table, of the rows that belong to the workspace, in one query."""
     quote = connection.ops.quote_name
-    parts, params = [], []
+    parts, params, digests = [], [], {}
     for model in project_models():
         pk_sql, pk_params = rows_of_workspace(model, workspace_id).order_by().values("pk").query.sql_with_params()
         table = model._meta.db_table
+        if connection.vendor != "postgresql":
+            digests[table] = _digest_here(
+                f"SELECT * FROM {quote(table)} t WHERE t.{quote(model._meta.pk.column)} IN ({pk_sql})", pk_params)
+            continue
         parts.append(f"SELECT %s, count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
                      f"FROM {quote(table)} t WHERE t.{quote(model._meta.pk.column)} IN ({pk_sql})")
         params += [table, *pk_params]
+    if not parts:
+        return digests
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         return {table: (count, digest) for table, count, digest in cursor.fetchall()}
