@@ -41,6 +41,7 @@ SKIPPED_PREFIXES = {
     "admin/": "Django admin (is_staff sessions, own permissions)",
     "api/schema/": "OpenAPI document",
     "docs": "Swagger UI, ReDoc, the protocol page",
+    "inbox/": "the inbox console's static HTML shell (no data: it signs in over the public API)",
     "uploads/": "stored media served by unguessable path",
     "integrations/": "platform webhooks (platform signature per channel)",
     "inbox/": "the console's static shell (no data; it uses the public API like any client)",
