@@ -44,7 +44,6 @@ SKIPPED_PREFIXES = {
     "inbox/": "the inbox console's static HTML shell (no data: it signs in over the public API)",
     "uploads/": "stored media served by unguessable path",
     "integrations/": "platform webhooks (platform signature per channel)",
-    "inbox/": "the console's static shell (no data; it uses the public API like any client)",
 }
 
 # Path templates with an id parameter -> the kind of object the parameter names.
