@@ -29,6 +29,13 @@ def _alive(servers):
     return [server for server in servers if server.proc.poll() is None]
 
 
+def _pick(servers, home: int):
+    """The ``home`` server while it lives, else the first live one."""
+    alive = _alive(servers)
+    preferred = servers[home % len(servers)]
+    return preferred if preferred in alive else (alive[0] if alive else preferred)
+
+
 class ChatClient:
     def __init__(self, name: str, servers: list, home: int, conversation_id: int, token: str):
         self.name, self.servers, self.home = name, servers, home
@@ -61,9 +68,7 @@ class ChatClient:
             await asyncio.gather(self.task, return_exceptions=True)
 
     def _server(self):
-        alive = _alive(self.servers)
-        preferred = self.servers[self.home % len(self.servers)]
-        return preferred if preferred in alive else (alive[0] if alive else preferred)
+        return _pick(self.servers, self.home)
 
     def catch_up_from(self) -> int:
         """The id of the last message of the gap-free seq prefix this client holds (0: none)."""
@@ -232,9 +237,7 @@ class AgentSender:
         self._ws = None
 
     def _server(self):
-        alive = _alive(self.servers)
-        preferred = self.servers[self.home % len(self.servers)]
-        return preferred if preferred in alive else (alive[0] if alive else preferred)
+        return _pick(self.servers, self.home)
 
     async def _connect(self):
         ws = await websockets.connect(self._server().url(f"/ws/chat/{self.conversation_id}/?token={self.token}"),

@@ -47,7 +47,7 @@ def test_rest_is_json_503_with_retry_after_while_the_database_is_down(staff):
     assert client.get("/api/conversations/").status_code == 200  # and back
 
 
-def test_a_plain_django_path_is_json_503_too_while_the_database_is_down(staff, settings):
+def test_a_plain_django_path_is_json_503_too_while_the_database_is_down(staff):
     """The admin is no DRF view: its session read fails in a middleware. (The test client
     re-raises a handled exception unless told not to: a server answers what the handler made.)"""
     client = Client(raise_request_exception=False)
