@@ -35,6 +35,7 @@ from fiko.db import database_sync_to_async
 from fiko.errors import CloseCode, ErrorCode, FikoError
 from fiko.fanout import FanoutUnavailable
 from fiko.inputs import InvalidJSON, describe, loads_json
+from fiko.outage import is_outage
 from fiko.rate_limit import TokenBucket
 from fiko.timefmt import now_iso
 from fiko.tokens import STAFF, InvalidCredentials, principal_from_access_token
@@ -355,10 +356,14 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             await handler(frame)
         except FikoError as exc:
             await self.send_error(exc.code, exc.text, **exc.extra)
-        except DatabaseError:
-            log.exception("database error handling %s", kind)
-            await self.send_error(ErrorCode.UNAVAILABLE, "Server temporarily unavailable, try again")
-        except Exception:
+        except Exception as exc:
+            if is_outage(exc):  # SPEC: unavailable, then 1011; the client reconnects and catches up
+                log.error("%s unavailable handling %s", type(exc).__name__, kind)
+                await self.send_error(ErrorCode.UNAVAILABLE, "Server temporarily unavailable: reconnect and catch up")
+                return await self.close(code=CloseCode.UNAVAILABLE)
+            if isinstance(exc, DatabaseError):
+                log.exception("database error handling %s", kind)
+                return await self.send_error(ErrorCode.UNAVAILABLE, "Server temporarily unavailable, try again")
             log.exception("unexpected error handling %s", kind)
             await self.send_error(ErrorCode.SERVER_ERROR, "Internal error")
 

@@ -9,7 +9,7 @@ exactly as when the server is stopped (the drills in tests/drills/ stop real ser
 import logging
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.test import Client
 
 from fiko import login_throttle
@@ -47,7 +47,7 @@ def test_rest_is_json_503_with_retry_after_while_the_database_is_down(staff):
     assert client.get("/api/conversations/").status_code == 200  # and back
 
 
-def test_a_plain_django_path_is_json_503_too_while_the_database_is_down(staff, settings):
+def test_a_plain_django_path_is_json_503_too_while_the_database_is_down(staff):
     """The admin is no DRF view: its session read fails in a middleware. (The test client
     re-raises a handled exception unless told not to: a server answers what the handler made.)"""
     client = Client(raise_request_exception=False)
@@ -69,6 +69,39 @@ def test_a_socket_handshake_while_the_database_is_down_is_accepted_then_1011(con
 
     with database_unreachable():
         async_to_sync(handshakes)()
+
+
+def test_a_frame_that_meets_a_database_outage_gets_unavailable_then_1011(conversation, staff):
+    """SPEC: unavailable "at the handshake or later" -> error frame, then 1011; the client
+    reconnects and catches up by seq."""
+    from tests.sockets import receive_until
+
+    async def scenario():
+        communicator, connected, _ = await connect(f"/ws/chat/{conversation.pk}/", staff_token(staff))
+        assert connected
+        await receive_until(communicator, "recent_messages")
+        await sync_to_async(_enter_outage)()
+        try:
+            await communicator.send_json_to({"type": "get_messages", "after_id": 1})
+            frames, code = await receive_closed_code(communicator, timeout=10)
+        finally:
+            await sync_to_async(_leave_outage)()
+        assert code == 1011, (code, frames)
+        assert frames[-1]["type"] == "error" and frames[-1]["code"] == "unavailable", frames
+
+    async_to_sync(scenario)()
+
+
+_outage = []
+
+
+def _enter_outage():
+    _outage.append(database_unreachable())
+    _outage[-1].__enter__()
+
+
+def _leave_outage():
+    _outage.pop().__exit__(None, None, None)
 
 
 def test_login_keeps_working_without_redis_and_still_throttles_per_process(staff, workspace, settings, caplog):
