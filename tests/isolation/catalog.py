@@ -388,6 +388,7 @@ EVENT_PRODUCERS = {
     "customer.updated": ["staff renames the customer"],
     "presence.changed": ["staff opens /ws/chat/", "the customer joins on the multiplexed socket"],
     "typing.changed": ["staff types on /ws/chat/", "the customer types on the multiplexed socket"],
+    "access.revoked": ["the agent's membership of A is removed"],
 }
 
 

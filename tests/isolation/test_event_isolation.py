@@ -22,6 +22,7 @@ from fiko import realtime
 from tests.isolation import catalog, report
 from tests.isolation.sock import Sock
 from tests.isolation.world import PASSWORD, leaks
+from workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,6 +103,9 @@ async def produce_every_event(world, a_chat, a_customer_chat):
     edited = await database_sync_to_async(message_edit_from_platform)(
         channel=w.channels["a"], external_id="alpha-mid-1", content="alpha edited words")
     assert edited is not None
+    # access.revoked: the agent's membership of A is removed (their sockets would close)
+    await database_sync_to_async(
+        Membership.objects.filter(user=w.users["a_agent"], workspace=w.a).delete)()
 
 
 async def wait_for_types(listener, wanted: set) -> set:
@@ -123,7 +127,8 @@ async def test_event_isolation_matrix(world, settings, listen):
     failures, controls = [], 0
 
     a_groups = [realtime.workspace_group(w.a.pk)] + [
-        realtime.conversation_group(c.pk) for key, c in w.conversations.items() if key != "b_web"]
+        realtime.conversation_group(c.pk) for key, c in w.conversations.items() if key != "b_web"] + [
+        realtime.principal_group(f"user:{w.users['a_agent'].pk}")]
     listener = await asyncio.get_running_loop().run_in_executor(None, listen, a_groups)
 
     def own_conversation(actor):
