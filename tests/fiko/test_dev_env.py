@@ -140,3 +140,14 @@ def test_the_banner_make_targets_work_in_a_second_terminal(server_on_another_por
     export = token.stdout.strip().splitlines()[-1]
     assert export.startswith("export TOKEN=")
     assert principal_from_access_token(export.removeprefix("export TOKEN=")).user.username == "demo"
+
+
+def test_ws_demo_finds_the_server_make_run_started(tmp_path):
+    env = second_terminal(write_env_file(tmp_path / "env", DEBUG="true", PUBLIC_BASE_URL="http://127.0.0.1:8300"))
+    shown = subprocess.run([sys.executable, "scripts/ws_demo.py", "--help"], cwd=settings.BASE_DIR, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "(default: http://127.0.0.1:8300)" in shown.stdout
+    env["FIKO_ENV_FILE"] = str(tmp_path / "missing")
+    shown = subprocess.run([sys.executable, "scripts/ws_demo.py", "--help"], cwd=settings.BASE_DIR, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert "(default: http://127.0.0.1:8000)" in shown.stdout
