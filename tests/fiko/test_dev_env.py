@@ -42,10 +42,10 @@ def manage(env: dict, *args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def make(env: dict, *args) -> subprocess.CompletedProcess:
+def make(env: dict, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
     # -o: the venv is this one, already installed (never reinstall from a test).
     return subprocess.run(["make", "-s", f"VENV={VENV}", "-o", str(VENV / ".installed-requirements"), *args],
-                          cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
+                          input=stdin, cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_the_file_fills_in_what_the_environment_does_not_set(tmp_path, monkeypatch):
@@ -127,10 +127,7 @@ def test_the_banner_make_targets_work_in_a_second_terminal(server_on_another_por
     usage = make(env, "say")
     assert usage.returncode != 0 and 'usage: make say TEXT="hello"' in usage.stderr
 
-    shell = subprocess.run(
-        ["make", "-s", f"VENV={VENV}", "-o", str(VENV / ".installed-requirements"), "shell"],
-        input="from conversations.models import Message; print('count', Message.objects.count())\n",
-        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
+    shell = make(env, "shell", stdin="from conversations.models import Message; print('count', Message.objects.count())\n")
     assert shell.returncode == 0 and "count 1" in shell.stdout, shell.stderr
 
     make_user("demo", workspace=workspace, role="owner")
