@@ -48,24 +48,21 @@ def make(env: dict, *args, stdin: str | None = None) -> subprocess.CompletedProc
                           input=stdin, cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_the_file_fills_in_what_the_environment_does_not_set(tmp_path, monkeypatch):
+def test_the_file_fills_in_what_the_environment_does_not_set(tmp_path):
     path = write_env_file(tmp_path / "env", DEBUG="true", PUBLIC_BASE_URL="http://127.0.0.1:8300",
                           TELEGRAM_API_BASE="http://127.0.0.1:8391")
-    monkeypatch.delenv("FIKO_TESTING")
-    monkeypatch.setenv("FIKO_ENV_FILE", str(path))
-    monkeypatch.setenv("PUBLIC_BASE_URL", "http://example.test")
-    monkeypatch.delenv("DEBUG", raising=False)
-    monkeypatch.delenv("TELEGRAM_API_BASE", raising=False)
-    taken = dev_env.load()
+    environ = {"FIKO_ENV_FILE": str(path), "PUBLIC_BASE_URL": "http://example.test"}
+    taken = dev_env.load(environ)
     assert taken == {"DEBUG": "true", "TELEGRAM_API_BASE": "http://127.0.0.1:8391"}
-    assert os.environ["PUBLIC_BASE_URL"] == "http://example.test"  # the environment wins
+    assert environ["PUBLIC_BASE_URL"] == "http://example.test"  # the environment wins
+    assert environ["DEBUG"] == "true"
     assert dev_env.parse("# c\n\nA_1=x=y\nlower=no\n B = no\nEMPTY=\n") == {"A_1": "x=y", "EMPTY": ""}
+    assert dev_env.load({"FIKO_ENV_FILE": str(tmp_path / "missing")}) == {}
 
 
-def test_tests_never_read_the_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("FIKO_ENV_FILE", str(write_env_file(tmp_path / "env", DEBUG="true")))
-    monkeypatch.delenv("DEBUG", raising=False)
-    assert dev_env.load() == {} and "DEBUG" not in os.environ
+def test_tests_never_read_the_file(tmp_path):
+    environ = {"FIKO_ENV_FILE": str(write_env_file(tmp_path / "env", DEBUG="true")), "FIKO_TESTING": "1"}
+    assert dev_env.load(environ) == {} and "DEBUG" not in environ
 
 
 @pytest.mark.django_db(transaction=True)
