@@ -12,6 +12,7 @@ reads that one for its own variables, and would point its containers at this mac
 """
 import os
 import re
+from collections.abc import MutableMapping
 from pathlib import Path
 
 DEV_ENV_FILE = Path(__file__).resolve().parent.parent / ".env.dev"
@@ -27,16 +28,16 @@ def parse(text: str) -> dict[str, str]:
     return values
 
 
-def load() -> dict[str, str]:
-    """Put the file's variables that the environment does not set into ``os.environ``; return
-    what was taken from the file."""
-    if os.environ.get("FIKO_TESTING"):
+def load(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
+    """Put the file's variables that ``environ`` does not set into it; return what was taken
+    from the file."""
+    if environ.get("FIKO_TESTING"):
         return {}
-    path = Path(os.environ.get("FIKO_ENV_FILE") or DEV_ENV_FILE)
+    path = Path(environ.get("FIKO_ENV_FILE") or DEV_ENV_FILE)
     try:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError):
         return {}
-    taken = {name: value for name, value in parse(text).items() if name not in os.environ}
-    os.environ.update(taken)
+    taken = {name: value for name, value in parse(text).items() if name not in environ}
+    environ.update(taken)
     return taken

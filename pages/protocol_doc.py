@@ -46,5 +46,6 @@ def _render(path: Path, mtime_ns: int) -> str:
     return _renderer().render(path.read_text(encoding="utf-8"))
 
 
-def protocol_html(path: Path = PROTOCOL_MD) -> str:
+def protocol_html(path: Path | None = None) -> str:
+    path = path or PROTOCOL_MD
     return _render(path, path.stat().st_mtime_ns)

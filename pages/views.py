@@ -1,6 +1,7 @@
 """The landing page and the docs pages. Plain server-rendered HTML; nothing is loaded from
 another host (styles from /static/, no scripts but the docs UIs' own, served here too)."""
 from django.conf import settings
+from django.http import Http404
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
@@ -22,8 +23,12 @@ def landing(request):
 
 @require_safe
 def protocol(request):
+    try:
+        body = protocol_html()
+    except FileNotFoundError:  # a deployment without docs/
+        raise Http404("docs/protocol.md is not deployed with this server")
     # Safe: markdown-it renders with raw HTML off, so the file's text is escaped (protocol_doc.py).
-    return render(request, "pages/protocol.html", {"body": mark_safe(protocol_html())})
+    return render(request, "pages/protocol.html", {"body": mark_safe(body)})
 
 
 class SwaggerView(SpectacularSwaggerView):

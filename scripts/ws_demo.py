@@ -2,6 +2,7 @@
 """Watch Fiko's WebSocket frames live (seeds 000-003), e.g. against `make run`.
 
     .venv/bin/python scripts/ws_demo.py                       # log in as demo/demo, watch /ws/conversations/
+    .venv/bin/python scripts/ws_demo.py --base http://127.0.0.1:8010   # a server on another port
     .venv/bin/python scripts/ws_demo.py --customers           # ... and /ws/customers/
     .venv/bin/python scripts/ws_demo.py --chat 3 --send "Hi"  # ... and /ws/chat/3/, sending one message
     .venv/bin/python scripts/ws_demo.py --token <access> --filters '{"status": "active"}'
@@ -9,16 +10,20 @@
 Logs in at POST /api/auth/token/ (or uses --token), then connects with the subprotocol pair
 ["bearer", <token>], so the token never appears in a URL or a server log. Prints every frame as
 it arrives, one line each (--full for the whole JSON). Ctrl-C stops; --seconds stops by itself.
-Needs the `websockets` package (in requirements.txt); the rest is the standard library.
+Needs the `websockets` package (in requirements.txt); the rest is the standard library. Without
+--base: PUBLIC_BASE_URL from the environment or from the .env.dev that `make run` wrote (so the
+server `make run` started, on any PORT), else http://127.0.0.1:8000.
 """
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import websockets
 from websockets.exceptions import ConnectionClosed
@@ -28,9 +33,17 @@ CLOSE_REASONS = {1000: "closed normally", 1008: "token missing, invalid, expired
                  1011: "server error", 4404: "conversation not found (or not yours)"}
 
 
+def default_base() -> str:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from fiko import dev_env
+
+    dev_env.load()
+    return os.environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000"
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base", default="http://127.0.0.1:8000", help="server base URL (default: %(default)s)")
+    parser.add_argument("--base", default=default_base(), help="server base URL (default: %(default)s)")
     parser.add_argument("--username", default="demo", help="staff username (default: %(default)s)")
     parser.add_argument("--password", default="demo", help="staff password (default: %(default)s)")
     parser.add_argument("--token", help="a staff access token; skips the login")

@@ -42,30 +42,27 @@ def manage(env: dict, *args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def make(env: dict, *args) -> subprocess.CompletedProcess:
+def make(env: dict, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
     # -o: the venv is this one, already installed (never reinstall from a test).
     return subprocess.run(["make", "-s", f"VENV={VENV}", "-o", str(VENV / ".installed-requirements"), *args],
-                          cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
+                          input=stdin, cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_the_file_fills_in_what_the_environment_does_not_set(tmp_path, monkeypatch):
+def test_the_file_fills_in_what_the_environment_does_not_set(tmp_path):
     path = write_env_file(tmp_path / "env", DEBUG="true", PUBLIC_BASE_URL="http://127.0.0.1:8300",
                           TELEGRAM_API_BASE="http://127.0.0.1:8391")
-    monkeypatch.delenv("FIKO_TESTING")
-    monkeypatch.setenv("FIKO_ENV_FILE", str(path))
-    monkeypatch.setenv("PUBLIC_BASE_URL", "http://example.test")
-    monkeypatch.delenv("DEBUG", raising=False)
-    monkeypatch.delenv("TELEGRAM_API_BASE", raising=False)
-    taken = dev_env.load()
+    environ = {"FIKO_ENV_FILE": str(path), "PUBLIC_BASE_URL": "http://example.test"}
+    taken = dev_env.load(environ)
     assert taken == {"DEBUG": "true", "TELEGRAM_API_BASE": "http://127.0.0.1:8391"}
-    assert os.environ["PUBLIC_BASE_URL"] == "http://example.test"  # the environment wins
+    assert environ["PUBLIC_BASE_URL"] == "http://example.test"  # the environment wins
+    assert environ["DEBUG"] == "true"
     assert dev_env.parse("# c\n\nA_1=x=y\nlower=no\n B = no\nEMPTY=\n") == {"A_1": "x=y", "EMPTY": ""}
+    assert dev_env.load({"FIKO_ENV_FILE": str(tmp_path / "missing")}) == {}
 
 
-def test_tests_never_read_the_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("FIKO_ENV_FILE", str(write_env_file(tmp_path / "env", DEBUG="true")))
-    monkeypatch.delenv("DEBUG", raising=False)
-    assert dev_env.load() == {} and "DEBUG" not in os.environ
+def test_tests_never_read_the_file(tmp_path):
+    environ = {"FIKO_ENV_FILE": str(write_env_file(tmp_path / "env", DEBUG="true")), "FIKO_TESTING": "1"}
+    assert dev_env.load(environ) == {} and "DEBUG" not in environ
 
 
 @pytest.mark.django_db(transaction=True)
@@ -127,10 +124,7 @@ def test_the_banner_make_targets_work_in_a_second_terminal(server_on_another_por
     usage = make(env, "say")
     assert usage.returncode != 0 and 'usage: make say TEXT="hello"' in usage.stderr
 
-    shell = subprocess.run(
-        ["make", "-s", f"VENV={VENV}", "-o", str(VENV / ".installed-requirements"), "shell"],
-        input="from conversations.models import Message; print('count', Message.objects.count())\n",
-        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
+    shell = make(env, "shell", stdin="from conversations.models import Message; print('count', Message.objects.count())\n")
     assert shell.returncode == 0 and "count 1" in shell.stdout, shell.stderr
 
     make_user("demo", workspace=workspace, role="owner")
@@ -140,3 +134,14 @@ def test_the_banner_make_targets_work_in_a_second_terminal(server_on_another_por
     export = token.stdout.strip().splitlines()[-1]
     assert export.startswith("export TOKEN=")
     assert principal_from_access_token(export.removeprefix("export TOKEN=")).user.username == "demo"
+
+
+def test_ws_demo_finds_the_server_make_run_started(tmp_path):
+    env = second_terminal(write_env_file(tmp_path / "env", DEBUG="true", PUBLIC_BASE_URL="http://127.0.0.1:8300"))
+    shown = subprocess.run([sys.executable, "scripts/ws_demo.py", "--help"], cwd=settings.BASE_DIR, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "(default: http://127.0.0.1:8300)" in shown.stdout
+    env["FIKO_ENV_FILE"] = str(tmp_path / "missing")
+    shown = subprocess.run([sys.executable, "scripts/ws_demo.py", "--help"], cwd=settings.BASE_DIR, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert "(default: http://127.0.0.1:8000)" in shown.stdout

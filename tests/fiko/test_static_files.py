@@ -70,5 +70,13 @@ def test_production_serves_collected_compressed_hashed_files(tmp_path):
         assert gzip.decompress(packed) == plain
         # The unhashed name still answers (WhiteNoise serves both), but the page never uses it.
         assert get(server.http_url("/static/admin/css/base.css"))[0] == 200
+        # The docs pages load their (hashed) Swagger UI / ReDoc files from here too.
+        for page in ("/docs", "/docs/redoc/", "/docs/protocol/"):
+            status, _, body = get(server.http_url(page))
+            assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', body.decode())
+            assert status == 200 and assets, page
+            for asset in assets:
+                assert re.search(r"\.[0-9a-f]{12}\.\w+$", asset), asset
+                assert get(server.http_url(asset))[0] == 200, asset
     finally:
         server.stop()

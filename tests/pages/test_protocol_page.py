@@ -47,3 +47,11 @@ def test_the_page_follows_the_file(tmp_path):
     assert '<h1 id="first">First</h1>' in protocol_html(doc)
     doc.write_text("# Second title\n", encoding="utf-8")
     assert '<h1 id="second-title">Second title</h1>' in protocol_html(doc)
+
+
+def test_a_server_deployed_without_the_docs_answers_404(client, tmp_path, monkeypatch):
+    from pages import protocol_doc
+
+    monkeypatch.setattr(protocol_doc, "PROTOCOL_MD", tmp_path / "missing.md")
+    response = client.get("/docs/protocol/")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
