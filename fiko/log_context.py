@@ -11,7 +11,8 @@ import contextvars
 import re
 import secrets
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from fiko.middleware_base import BothModesMiddleware
+
 
 request_id = contextvars.ContextVar("fiko_request_id", default=None)
 socket_id = contextvars.ContextVar("fiko_socket_id", default=None)
@@ -20,9 +21,12 @@ workspace_id = contextvars.ContextVar("fiko_workspace_id", default=None)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 
 
-def current() -> dict:
-    """The fields known here, for a log record."""
+def current(record=None) -> dict:
+    """The fields known here, for a log record (a django.request record names its request)."""
     fields = {}
+    bound_to_request = getattr(getattr(record, "request", None), "request_id", None)
+    if isinstance(bound_to_request, str):
+        fields["request_id"] = bound_to_request
     for name, var in (("request_id", request_id), ("socket_id", socket_id), ("workspace_id", workspace_id)):
         value = var.get()
         if value is not None:
@@ -49,33 +53,30 @@ def _incoming_request_id(request) -> str:
     return supplied if _REQUEST_ID.fullmatch(supplied) else secrets.token_hex(16)
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(BothModesMiddleware):
     """Binds the request id for the request's log lines and answers it."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if self.is_async:
-            return self._acall(request)
-        token = request_id.set(_incoming_request_id(request))
+    def handle(self, request):
+        token = request_id.set(self._bound(request))
         try:
-            response = self.get_response(request)
-            response["X-Request-ID"] = request_id.get()
-            return response
+            return self._answered(self.get_response(request))
         finally:
             request_id.reset(token)
 
-    async def _acall(self, request):
-        # Not reset afterwards: Django logs an error response (django.request) after the
-        # middleware returns, and under ASGI each request runs in a task (a context) of its own.
-        request_id.set(_incoming_request_id(request))
-        response = await self.get_response(request)
+    async def ahandle(self, request):
+        # Not reset: under ASGI each request runs in a task (a context) of its own.
+        request_id.set(self._bound(request))
+        return self._answered(await self.get_response(request))
+
+    @staticmethod
+    def _bound(request) -> str:
+        # Kept on the request too: Django logs an error response (django.request, the record
+        # carries the request) after the middlewares returned, when a sync chain (below a
+        # sync-only middleware such as WhiteNoise) has already reset its context.
+        request.request_id = _incoming_request_id(request)
+        return request.request_id
+
+    @staticmethod
+    def _answered(response):
         response["X-Request-ID"] = request_id.get()
         return response

@@ -34,7 +34,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update(log_context.current())
+        entry.update(log_context.current(record))
         entry.update(_access_fields(record))
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))

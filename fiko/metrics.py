@@ -21,9 +21,10 @@ import functools
 import logging
 import time
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
+
+from fiko.middleware_base import BothModesMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -178,28 +179,17 @@ class OutboxBacklog:
 
 
 # --- HTTP requests -------------------------------------------------------------------------
-class RequestMetricsMiddleware:
+class RequestMetricsMiddleware(BothModesMiddleware):
     """Latency of every Django request, labelled with its URL pattern (``unmatched`` when no
     route matched), method and status."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if self.is_async:
-            return self._acall(request)
+    def handle(self, request):
         started = time.perf_counter()
         response = self.get_response(request)
         _observe(request, response, started)
         return response
 
-    async def _acall(self, request):
+    async def ahandle(self, request):
         started = time.perf_counter()
         response = await self.get_response(request)
         _observe(request, response, started)
