@@ -58,10 +58,7 @@ def _labels_for(consumer) -> tuple[str, str]:
     cls = type(consumer)
     labels = _socket_labels.get(cls)
     if labels is None:
-        from fiko.routing import websocket_urlpatterns
-
-        route = next((str(p.pattern) for p in websocket_urlpatterns
-                      if getattr(p.callback, "consumer_class", None) is cls), "other")
+        route = getattr(cls, "route", None) or "other"  # set by fiko/routing.py
         labels = _socket_labels[cls] = (route, cls.__name__.removesuffix("Consumer"))
     return labels
 

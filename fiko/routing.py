@@ -12,3 +12,8 @@ websocket_urlpatterns = [
     path("api/v1/chat/ws/chat/user", StaffChatSocketConsumer.as_asgi()),
     path("api/v1/chat/ws/chat/customer", CustomerChatSocketConsumer.as_asgi()),
 ]
+
+# Each consumer class knows the route it serves: the ``route`` label of the socket metrics
+# (fiko/metrics.py reads it from the socket, so it needs no import of the consumers).
+for _pattern in websocket_urlpatterns:
+    _pattern.callback.consumer_class.route = str(_pattern.pattern)
