@@ -1,8 +1,7 @@
 """One outage behaviour (SPEC; issue 10, item 2): while the database or Redis is down, REST
 answers JSON 503 ``{"code": "unavailable"}`` with ``Retry-After`` (a DRF view and a plain Django
-path alike), and staff and customer login keep working without Redis (the throttle counts in the
-process). (The socket side, unavailable then 1011 with the database down, had two tests here that
-passed alone and failed in whole-suite runs; they are out until the cause is found.)
+path alike), a socket handshake is accepted and closed 1011 after an ``unavailable`` frame, and
+staff and customer login keep working without Redis (the throttle counts in the process).
 
 "Down" is real: the connection settings point at a closed port, so the driver fails to connect
 exactly as when the server is stopped (the drills in tests/drills/ stop real servers).
@@ -10,12 +9,13 @@ exactly as when the server is stopped (the drills in tests/drills/ stop real ser
 import logging
 
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
 from django.test import Client
 
 from fiko import login_throttle
 from fiko.login_throttle import MAX_FAILURES
 from tests.integrations.conftest import closed_port, database_unreachable
-from tests.sockets import staff_token
+from tests.sockets import connect, receive_closed_code, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,6 +54,54 @@ def test_a_plain_django_path_is_json_503_too_while_the_database_is_down(staff):
     client.force_login(staff)
     with database_unreachable():
         assert_unavailable(client.get("/admin/"))
+
+
+def test_a_socket_handshake_while_the_database_is_down_is_accepted_then_1011(conversation, staff):
+    token = staff_token(staff)
+
+    async def handshakes():
+        for path in ("/ws/conversations/", "/api/v1/chat/ws/chat/user", f"/ws/chat/{conversation.pk}/"):
+            communicator, connected, _ = await connect(path, token)
+            assert connected, path  # accepted: the browser sees the code, not 1006
+            frames, code = await receive_closed_code(communicator, timeout=10)
+            assert code == 1011, (path, code, frames)
+            assert frames[-1]["type"] == "error" and frames[-1]["code"] == "unavailable", (path, frames)
+
+    with database_unreachable():
+        async_to_sync(handshakes)()
+
+
+def test_a_frame_that_meets_a_database_outage_gets_unavailable_then_1011(conversation, staff):
+    """SPEC: unavailable "at the handshake or later" -> error frame, then 1011; the client
+    reconnects and catches up by seq."""
+    from tests.sockets import receive_until
+
+    async def scenario():
+        communicator, connected, _ = await connect(f"/ws/chat/{conversation.pk}/", staff_token(staff))
+        assert connected
+        await receive_until(communicator, "recent_messages")
+        await sync_to_async(_enter_outage)()
+        try:
+            await communicator.send_json_to({"type": "get_messages", "after_id": 1})
+            frames, code = await receive_closed_code(communicator, timeout=10)
+        finally:
+            await sync_to_async(_leave_outage)()
+        assert code == 1011, (code, frames)
+        assert frames[-1]["type"] == "error" and frames[-1]["code"] == "unavailable", frames
+
+    async_to_sync(scenario)()
+
+
+_outage = []
+
+
+def _enter_outage():
+    _outage.append(database_unreachable())
+    _outage[-1].__enter__()
+
+
+def _leave_outage():
+    _outage.pop().__exit__(None, None, None)
 
 
 def test_login_keeps_working_without_redis_and_still_throttles_per_process(staff, workspace, settings, caplog):

@@ -2,11 +2,13 @@
 on a free port; settings point TELEGRAM_API_BASE / INSTAGRAM_GRAPH_API_BASE at it."""
 import json
 import socket
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.conf import settings
+from django.db import connection, connections
 from django.test import Client
 
 from integrations.instagram.views import SIGNATURE_HEADER, signature_for
@@ -81,6 +83,25 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+def close_database_thread_connections():
+    """Close the connection each database thread (fiko/db.py) holds, as production does after
+    every call. Channels' test communicator turns that closing off while it waits
+    (``channels.db.close_old_connections`` becomes a no-op), so in a socket test a database
+    thread keeps the connection it last used, checked out of the pool, and would go on
+    answering through an outage. One task per thread: each waits at a barrier until every
+    thread holds one, so no thread runs two."""
+    from fiko.db import executor
+
+    barrier = threading.Barrier(settings.DB_THREADS)
+
+    def close_this_threads_connections():
+        connections.close_all()
+        barrier.wait(timeout=10)
+
+    for done in [executor().submit(close_this_threads_connections) for _ in range(settings.DB_THREADS)]:
+        done.result(timeout=15)
+
+
 @contextmanager
 def database_unreachable():
     """Point the default connection at a database that is not there (a closed port; for SQLite a
@@ -91,6 +112,7 @@ def database_unreachable():
     saved = dict(connection.settings_dict)
     pooled = bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
     connection.close()
+    close_database_thread_connections()
     if pooled:
         connection.close_pool()
         options = saved["OPTIONS"]
