@@ -108,7 +108,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         self.groups_joined: set[str] = set()
         self.presence_keys: list[str] = []
         self.bucket = TokenBucket()
-        self._expiry_timer = self._heartbeat_timer = None
+        self._expiry_timer = None
         self._outbox: collections.deque = collections.deque()  # (str | event dict | _Close, size)
         self._outbox_bytes = 0
         self._writer: asyncio.Task | None = None
@@ -150,7 +150,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "user", None) or getattr(self, "customer", None):
             if self.expires_at:
                 self._expire_at(self.expires_at)
-            self._heartbeat_timer = asyncio.get_running_loop().call_later(presence.HEARTBEAT_SECONDS, self._heartbeat)
+            presence.keep_alive(self.channel_name, self.presence_keys, self.participant, self._is_live)
 
     async def reject(self, code: int, text: str, error_code: ErrorCode = ErrorCode.NOT_FOUND):
         """Accept, say why in an error frame, close with ``code`` (browsers only see codes
@@ -163,9 +163,10 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     async def websocket_disconnect(self, message):
         self._closing = True
-        for timer in (getattr(self, "_expiry_timer", None), getattr(self, "_heartbeat_timer", None)):
-            if timer is not None:
-                timer.cancel()
+        if getattr(self, "_expiry_timer", None) is not None:
+            self._expiry_timer.cancel()
+        if getattr(self, "channel_name", None):
+            presence.stop_keeping_alive(self.channel_name)
         writer = getattr(self, "_writer", None)
         if writer is not None and writer is not asyncio.current_task():
             writer.cancel()
@@ -392,6 +393,9 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         self.principal, self.expires_at = principal, principal.expires_at
         await self.send_json({"type": "authenticated", "expires_at": self.expires_at})
 
+    def _is_live(self) -> bool:
+        return not self._closing
+
     # --- timers (handles, not a task per socket) ---------------------------------------------
     def _expire_at(self, expires_at: float):
         loop = asyncio.get_running_loop()
@@ -408,16 +412,3 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         await self.send_error(ErrorCode.TOKEN_EXPIRED, "Token expired: reconnect with a fresh token")
         await self.close(code=CloseCode.POLICY_VIOLATION)
 
-    def _heartbeat(self):
-        if self._closing:
-            return
-        loop = asyncio.get_running_loop()
-        self._heartbeat_timer = loop.call_later(presence.HEARTBEAT_SECONDS, self._heartbeat)
-        if self.presence_keys:
-            loop.create_task(self._renew_presence())
-
-    async def _renew_presence(self):
-        try:
-            await presence.renew(self.presence_keys, self.participant, self.channel_name)
-        except Exception:
-            log.exception("presence renew failed")

@@ -120,3 +120,26 @@ async def test_names_expire_with_the_registry(redis_presence, monkeypatch):
     from django.conf import settings
 
     assert redis.Redis.from_url(settings.REDIS_URL).hgetall("fiko:presence-names:" + key) == {b"user:2": b"bob"}
+
+
+async def test_one_heartbeat_renews_every_socket_of_the_process(redis_presence, redis_round_trips, monkeypatch):
+    """A process renews its sockets' presence together: one round trip per beat for all of
+    them, not one per socket; a socket no longer kept alive (closed, or closing) expires."""
+    monkeypatch.setattr(presence, "PRESENCE_TTL", 2)  # 60 s in production
+    monkeypatch.setattr(presence, "HEARTBEAT_SECONDS", 0.25)  # 20 s in production
+    key = presence.conversation_key(41)
+    closing = {"process.chan1"}
+    for n in range(50):
+        await presence.enter(key, f"user:{n}", f"process.chan{n}")
+        presence.keep_alive(f"process.chan{n}", [key], f"user:{n}", lambda chan=f"process.chan{n}": chan not in closing)
+    presence.stop_keeping_alive("process.chan0")
+    redis_round_trips[0] = 0
+    await asyncio.sleep(2.5)  # past the TTL: only the heartbeat keeps an entry alive
+    beats = redis_round_trips[0]
+    online = await presence.online(key)
+    assert online == {f"user:{n}" for n in range(2, 50)}
+    assert 1 <= beats <= 2.5 / 0.25 + 1, beats  # a round trip per beat, whatever the number of sockets
+    for n in range(2, 50):
+        presence.stop_keeping_alive(f"process.chan{n}")
+    heartbeat = presence._heartbeats[asyncio.get_running_loop()]  # noqa: SLF001
+    assert heartbeat.registrations == {} and heartbeat.task is None  # nothing left pending
