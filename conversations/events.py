@@ -26,6 +26,7 @@ This module lives in ``conversations`` because a customer's event and a conversa
 both read conversation and customer data; ``customers.services`` imports it, and it imports
 no service, so there is no cycle.
 """
+import functools
 from collections.abc import Iterable
 
 from django.utils import timezone
@@ -34,6 +35,7 @@ from customers.models import Customer
 from customers.selectors import customers_with_counts
 from customers.serializers import customer_wire
 from fiko import realtime
+from fiko.compiled_sql import CompiledQuery
 from fiko.timefmt import iso
 
 from .models import Conversation, Message
@@ -75,19 +77,47 @@ def messages_read_event(*, conversation_id: int, reader_type: str, reader_id: in
 
 
 # --- readers: every row an event renders, a constant number of queries per call -------------
+# Rows come back unordered and are put in id order here: an ORDER BY over these wide rows (the
+# joined relations and the count subqueries) cost more to compile in Django than the rest of
+# the event (profile of W1 in bench/RESULTS.md), and there is nothing for the database to sort.
+def _in_id_order(queryset) -> list:
+    return sorted(queryset.order_by(), key=_pk)
+
+
+def _pk(row) -> int:
+    return row.pk
+
+
 def _customers(customer_ids: Iterable[int]) -> list[Customer]:
     """2 queries (customers with counts, their tags), in id order."""
-    return list(customers_with_counts(Customer.objects.filter(pk__in=list(customer_ids))).order_by("pk"))
+    return _in_id_order(customers_with_counts(Customer.objects.filter(pk__in=list(customer_ids))))
 
 
-def _conversations(queryset) -> list[Conversation]:
-    """3 queries (rows with assignee and last message, their customers with counts, tags)."""
-    return list(conversations_for_wire(queryset).order_by("pk"))
+@functools.cache
+def _wire_conversations():
+    """The conversation rows' query, built once per process and never run itself: each event
+    filters a copy. (Building its count subqueries again for every event was an eighth of a
+    stored message's CPU in the W1 profile.)"""
+    return conversations_for_wire().order_by()
+
+
+def _conversations(**lookup) -> list[Conversation]:
+    """2 queries (rows with assignee, last message and customer with its counts; tags), in id order."""
+    return _in_id_order(_wire_conversations().filter(**lookup))
+
+
+# One conversation's row, the read of every message.created event: compiled to SQL once.
+_conversation_by_pk = CompiledQuery(lambda pk: _wire_conversations().filter(pk=pk))
+
+
+def _conversation(conversation_id: int) -> Conversation:
+    """2 queries, as ``_conversations``."""
+    return _conversation_by_pk.rows(conversation_id)[0]
 
 
 def _rendered_messages(message_ids: Iterable[int]) -> list[dict]:
     """2 queries (messages with sender and customer, the read markers of their conversations)."""
-    messages = list(messages_for_wire(Message.objects.filter(pk__in=list(message_ids))).order_by("pk"))
+    messages = _in_id_order(messages_for_wire(Message.objects.filter(pk__in=list(message_ids))))
     markers = read_markers_for({m.conversation_id for m in messages})
     return MessageSerializer(messages, many=True, context={"read_markers": markers}).data
 
@@ -127,7 +157,7 @@ def publish_customers_with_conversations(customer_ids: Iterable[int]) -> None:
         return
     publish_customers(customer_ids)
     timestamp = iso(timezone.now())
-    for conversation in _conversations(Conversation.objects.filter(customer_id__in=customer_ids)):
+    for conversation in _conversations(customer_id__in=customer_ids):
         _queue_conversation(conversation, timestamp=timestamp)
 
 
@@ -135,7 +165,7 @@ def publish_conversation(conversation_id: int, *, created: bool = False, with_cu
     """``conversation.created``/``conversation.updated``: 3 queries. ``with_customer`` first
     announces its customer (``customer.updated``, e.g. its unread count changed) from the same
     rows, at no extra query."""
-    conversation = _conversations(Conversation.objects.filter(pk=conversation_id))[0]
+    conversation = _conversation(conversation_id)
     if with_customer:
         _queue_customer(conversation.customer)
     _queue_conversation(conversation, created=created)
@@ -148,7 +178,7 @@ def publish_message_created(message: Message, *, with_customer: bool = False) ->
     commit, outside the conversation's row lock: 3 queries (the conversation row; the message
     is in hand)."""
     def build():
-        conversation = _conversations(Conversation.objects.filter(pk=message.conversation_id))[0]
+        conversation = _conversation(message.conversation_id)
         built = [([realtime.conversation_group(conversation.pk), realtime.workspace_group(conversation.workspace_id)], {
             "type": realtime.MESSAGE_CREATED,
             "workspace_id": conversation.workspace_id,
