@@ -27,7 +27,7 @@ def _fresh_customer(customer_id):
 
 def test_a_customer_message_announces_the_message_the_row_and_the_customer(workspace, customer, conversation,
                                                                            listen):
-    customer.tags.add(Tag.objects.create(workspace=workspace, name="VIP"))
+    customer.tags.add(Tag.objects.create(workspace=workspace, name="VIP"), Tag.objects.create(workspace=workspace, name="Alpha"))
     make_conversation(workspace, customer)  # conversations_count 2
     room, lists = listen([conversation_group(conversation.pk)]), listen([workspace_group(workspace.pk)])
     message, _ = message_receive(conversation=conversation, customer=customer, content="Hello?")
@@ -35,6 +35,7 @@ def test_a_customer_message_announces_the_message_the_row_and_the_customer(works
     assert (created["type"], set(created)) == ("message.created", MESSAGE_CREATED)
     assert created["message"]["id"] == message.pk and created["message"]["content"] == "Hello?"
     assert created["conversation"]["unread_count"] == 1 and created["conversation"]["last_message"]["id"] == message.pk
+    assert [tag["name"] for tag in created["conversation"]["customer"]["tags"]] == ["Alpha", "VIP"]
     assert (customer_updated["type"], set(customer_updated)) == ("customer.updated", CUSTOMER_CHANGED)
     # rendered from the conversation's prefetched customer: the same as a customer read on its own
     assert customer_updated["customer"] == _fresh_customer(customer.pk)
