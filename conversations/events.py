@@ -115,10 +115,10 @@ _tags_of_customer = CompiledQuery(lambda customer_id: Tag.objects.filter(custome
 
 def _conversation(conversation_id: int) -> Conversation:
     """2 queries, as ``_conversations``: the row, then its customer's tags (in name order)."""
-    conversation = _conversation_by_pk.rows(conversation_id)[0]
+    conversation = _conversation_by_pk.rows(pk=conversation_id)[0]
     customer = conversation.customer
     tags = customer.tags.all()  # what a prefetch leaves: the related queryset, already evaluated
-    tags._result_cache, tags._prefetch_done = _tags_of_customer.rows(customer.pk), True
+    tags._result_cache, tags._prefetch_done = _tags_of_customer.rows(customer_id=customer.pk), True
     customer._prefetched_objects_cache = {"tags": tags}
     return conversation
 

@@ -1,10 +1,13 @@
 """Reads of conversations and messages, with tenancy folded into each query."""
+import functools
+
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.query import ModelIterable
 
 from customers.selectors import customer_count_annotations, user_workspaces
+from fiko.compiled_sql import CompiledQuery
 from fiko.filtering import apply_filterset
 from fiko.inputs import id_or_none
 from fiko.pagination import Page, PageRequest, fetch_page, parse_page_request
@@ -46,19 +49,53 @@ def conversations_for_wire(queryset=None):
     return queryset
 
 
-def conversation_lock_for_store(conversation_id: int, *, duplicates: Q | None) -> Conversation:
+def conversation_lock_for_store(conversation_id: int, *, sender_field: str, sender_id: int | None, client_message_id: str = "",
+                                channel_id: int | None = None, external_id: str = "") -> Conversation:
     """The conversation row locked for a new message (``SELECT … FOR UPDATE``), in one
     statement with what the store decides on under that lock: ``duplicate_id``, a stored
-    message matching ``duplicates`` (or None), and ``has_unanswered``, whether any customer
-    message still waits for an answer (a partial index keeps that probe to the few unanswered
-    rows)."""
+    message the new one would repeat (the sender's ``client_message_id`` in this conversation,
+    or the platform's message id on this channel), or None; and ``has_unanswered``, whether any
+    customer message still waits for an answer (a partial index keeps that probe to the few
+    unanswered rows). Its SQL is compiled once per shape and process (fiko/compiled_sql.py)."""
+    by_client, by_platform = bool(client_message_id), bool(channel_id and external_id)
+    if sender_id is None:  # no known sender: its client ids are those of messages without one
+        sender_field = f"{sender_field}__isnull"
+    shape = (sender_field, by_client, by_platform)
+    compiled = _STORE_LOCKS.get(shape)
+    if compiled is None:
+        compiled = _STORE_LOCKS.setdefault(shape, CompiledQuery(functools.partial(_store_lock, *shape)))
+    values = {"conversation_id": conversation_id}
+    if by_client:
+        values["client_message_id"] = client_message_id
+        if sender_id is not None:
+            values["sender_id"] = sender_id
+    if by_platform:
+        values.update(channel_id=channel_id, external_id=external_id)
+    rows = compiled.rows(**values)
+    if not rows:
+        raise Conversation.DoesNotExist("Conversation matching query does not exist.")
+    return rows[0]
+
+
+_STORE_LOCKS: dict[tuple, CompiledQuery] = {}  # (sender field, by client id, by platform id) -> its lock query
+
+
+def _store_lock(sender_field: str, by_client: bool, by_platform: bool, *, conversation_id, sender_id=None,
+                client_message_id=None, channel_id=None, external_id=None):
+    duplicates = None
+    if by_client:
+        sender = {sender_field: True} if sender_field.endswith("__isnull") else {sender_field: sender_id}
+        duplicates = Q(conversation_id=conversation_id, client_message_id=client_message_id, **sender)
+    if by_platform:
+        same_platform_id = Q(channel_id=channel_id, external_id=external_id)
+        duplicates = same_platform_id if duplicates is None else duplicates | same_platform_id
     duplicate = Value(None, output_field=IntegerField()) if duplicates is None else Subquery(
         Message.objects.filter(duplicates).order_by().values("pk")[:1])
     unanswered = Message.objects.filter(
         conversation_id=OuterRef("pk"), sender_type=Message.SenderType.CUSTOMER, is_answered=False)
     return (Conversation.objects.select_for_update(of=("self",))
             .annotate(duplicate_id=duplicate, has_unanswered=Exists(unanswered))
-            .get(pk=conversation_id))
+            .filter(pk=conversation_id))
 
 
 def conversation_list(*, user, filters=None, request=None, workspace_ids=None):

@@ -97,19 +97,6 @@ def message_publish_updated(message: Message) -> None:
 
 
 # --- messages --------------------------------------------------------------------------------
-def _duplicates(conversation_id: int, sender_filter: dict, *, client_message_id: str, channel,
-                external_id: str) -> Q | None:
-    """The stored messages a new one would repeat: the sender's ``client_message_id`` in this
-    conversation, or the platform's message id on this channel (in any conversation)."""
-    duplicates = None
-    if client_message_id:
-        duplicates = Q(conversation_id=conversation_id, client_message_id=client_message_id, **sender_filter)
-    if channel is not None and external_id:
-        same_platform_id = Q(channel=channel, external_id=external_id)
-        duplicates = same_platform_id if duplicates is None else duplicates | same_platform_id
-    return duplicates
-
-
 def _message_store(*, conversation_id: int, sender: Sender, content="", message_type="text", media_url="",
                    thumbnail_url="", reply_to_message_id=None, reference=None, client_message_id="",
                    channel=None, external_id="", delivery_status=None, is_ai_response=False,
@@ -122,11 +109,13 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
     # The conversation row lock serializes writers of one conversation: seq has no gaps or
     # repeats, and the idempotency checks cannot race with another insert. One statement takes
     # the lock and answers both checks and "is anything left to mark answered".
-    sender_filter = {"sender_user": sender.user} if sender.user else {"sender_customer": sender.customer}
+    if sender.user:
+        sender_field, sender_id = "sender_user_id", sender.user.pk
+    else:  # a customer, or nobody known (an echo of a reply typed in the platform's own app)
+        sender_field, sender_id = "sender_customer_id", sender.customer.pk if sender.customer else None
     conversation = conversation_lock_for_store(
-        conversation_id,
-        duplicates=_duplicates(conversation_id, sender_filter, client_message_id=client_message_id,
-                               channel=channel, external_id=external_id),
+        conversation_id, sender_field=sender_field, sender_id=sender_id, client_message_id=client_message_id,
+        channel_id=channel.pk if channel is not None else None, external_id=external_id,
     )
     if conversation.duplicate_id is not None:
         return Message.objects.get(pk=conversation.duplicate_id), False

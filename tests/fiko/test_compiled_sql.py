@@ -41,7 +41,7 @@ def test_compiled_rows_are_the_querysets_rows(two_conversations, django_assert_n
         expected = conversation_wire(conversations_for_wire().get(pk=conversation.pk))
         compilations[0] = 0
         with django_assert_num_queries(2):  # the row, then the customer's tags
-            rows = compiled.rows(conversation.pk)
+            rows = compiled.rows(pk=conversation.pk)
         assert [conversation_wire(row) for row in rows] == [expected]
         if conversation is two_conversations[0]:
             assert compilations[0] > 1  # the row's query (with its subqueries), then the tags'
@@ -51,5 +51,5 @@ def test_compiled_rows_are_the_querysets_rows(two_conversations, django_assert_n
 
 def test_a_value_that_matches_nothing_gives_no_rows(two_conversations):
     compiled = CompiledQuery(lambda pk: conversations_for_wire().order_by().filter(pk=pk))
-    assert compiled.rows(two_conversations[0].pk)
-    assert compiled.rows(10**9) == []
+    assert compiled.rows(pk=two_conversations[0].pk)
+    assert compiled.rows(pk=10**9) == []
