@@ -20,6 +20,7 @@ from integrations.delivery.inprocess import loop_delivery
 from integrations.delivery.outcome import SendOutcome
 from integrations.inbound import InboundPart, PlatformPerson, inbound_message_receive
 from integrations.models import Channel
+from tests.integrations.conftest import BOT_TOKEN
 from tests.sockets import connect, receive_until, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,8 +91,8 @@ async def deliver(path: str, payload: dict, key: str):
 
 
 async def test_a_fake_platform_registered_in_the_test_runs_a_message_in_and_out(echochat, platform, staff):
-    created = await sync_to_async(owner_api(staff).post)(
-        "/api/channels/", {"platform": "echochat", "access_token": "ec-key-1"}, format="json")
+    created = await sync_to_async(lambda: owner_api(staff).post(
+        "/api/channels/", {"platform": "echochat", "access_token": "ec-key-1"}, format="json"))()
     assert created.status_code == 201, created.content
     channel = created.json()
     assert channel["name"] == "EchoChat channel" and "access_token" not in channel
@@ -139,7 +140,8 @@ async def test_a_fake_platform_registered_in_the_test_runs_a_message_in_and_out(
 
 def test_the_registry_decides_which_credentials_a_platform_takes(echochat, staff):
     api = owner_api(staff)
-    wrong = api.post("/api/channels/", {"platform": "echochat", "access_token": "k", "bot_token": "1:x"}, format="json")
+    wrong = api.post("/api/channels/", {"platform": "echochat", "access_token": "k", "bot_token": BOT_TOKEN},
+                     format="json")
     assert wrong.status_code == 400 and "Not a echochat setting." in json.dumps(wrong.json())
     missing = api.post("/api/channels/", {"platform": "echochat"}, format="json")
     assert missing.status_code == 400 and "access_token" in json.dumps(missing.json())
