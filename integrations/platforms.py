@@ -12,7 +12,8 @@ declares:
 - ``channel_saved``: what happens on the platform when a channel is created or updated (Telegram
   registers its webhook), and ``reports_webhook`` (the API answer carries that report);
 - the webhook: ``methods``, ``refuse_before_body``/``refuse_body`` (secret or signature), an
-  optional ``answer_get`` (a subscription handshake), ``body_ref`` (what names an undecodable
+  optional ``answer_get`` (a subscription handshake), ``delivery_headers`` (what the platform
+  signs a delivery with, for the simulator), ``body_ref`` (what names an undecodable
   body in the log) and ``receive`` (parse and store; the shared opening and the answers to the
   database being down live in integrations/webhooks.py);
 - sending: ``send`` (one stored staff message -> a ``SendOutcome``) and ``echo_event_keys``
@@ -65,6 +66,11 @@ class PlatformAdapter:
 
     def answer_get(self, request, channel) -> HttpResponse:
         raise NotImplementedError  # only called when "GET" is in ``methods``
+
+    def delivery_headers(self, channel, body: bytes) -> dict:
+        """The headers the platform authenticates a delivery to us with (the simulator's
+        ``--say`` posts like the platform would)."""
+        return {}
 
     def body_ref(self, body: bytes) -> str | None:
         """What names a body we could not decode in the log line (an update id), if anything."""

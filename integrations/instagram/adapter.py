@@ -62,6 +62,9 @@ class InstagramAdapter(PlatformAdapter):
     def refuse_body(self, request, channel, body):
         return views.refuse_body(request, channel, body)
 
+    def delivery_headers(self, channel, body):
+        return {views.SIGNATURE_HEADER: views.signature_for(body, channel.app_secret)}
+
     def body_ref(self, body):
         return views.mid_hint(body)
 

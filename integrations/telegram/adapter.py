@@ -77,6 +77,9 @@ class TelegramAdapter(PlatformAdapter):
     def refuse_before_body(self, request, channel):
         return views.refuse_before_body(request, channel)
 
+    def delivery_headers(self, channel, body):
+        return {views.SECRET_HEADER: channel.webhook_secret}
+
     def body_ref(self, body):
         return views.update_id_hint(body)
 
