@@ -2,9 +2,9 @@
 
 Both are one transaction over the conversation services, so the chat and its first message
 commit together and their events (conversation.created, message.created) leave after it.
-A chat a staff member starts with a Telegram/Instagram customer goes through the platform
-channel that customer last wrote on (their open conversation there, or a new one), so the
-first message is delivered to the platform. Every other chat is a web chat (no channel): the
+A chat a staff member starts with a customer of a messaging platform (Telegram, Instagram) goes
+through the platform channel that customer last wrote on (their open conversation there, or a
+new one), so the first message is delivered to the platform. Every other chat is a web chat (no channel): the
 customer reads it on the multiplexed customer socket.
 """
 from django.contrib.auth import get_user_model
@@ -16,6 +16,7 @@ from conversations.services import (conversation_create, conversation_get_or_ope
 from customers.models import Source
 from customers.selectors import customer_get_for_user
 from fiko.errors import InvalidInput, NotFound
+from integrations import platforms
 from workspaces.models import Membership
 
 
@@ -38,7 +39,7 @@ def chat_start_by_staff(*, user, customer_id: int, title: str = "", initial_mess
 
 def _platform_channel_of(customer):
     """The active platform channel the customer last wrote on, if any."""
-    if customer.source not in (Source.TELEGRAM, Source.INSTAGRAM):
+    if platforms.adapter_for(customer.source) is None:
         return None
     last = (Conversation.objects.filter(customer=customer, channel__is_active=True, channel__platform=customer.source)
             .select_related("channel").order_by("-created_at").first())

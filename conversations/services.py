@@ -16,7 +16,7 @@ from fiko.errors import ErrorCode, InvalidInput
 from fiko.inputs import parse_media_url
 from workspaces.models import Membership
 
-from . import events
+from . import delivery_state, events
 from .models import Conversation, Message, ReadMarker, Status
 from .selectors import (conversation_for_wire, conversation_lock_for_store, message_get_in_conversation,
                         messages_for_wire)
@@ -122,10 +122,8 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
 
     from_customer = sender.sender_type == Message.SenderType.CUSTOMER
     if delivery_status is None:
-        if from_customer:
-            delivery_status = Message.Delivery.RECEIVED
-        else:
-            delivery_status = Message.Delivery.PENDING if conversation.channel_id else Message.Delivery.SENT
+        delivery_status = delivery_state.initial_status(from_customer=from_customer,
+                                                        on_platform=conversation.channel_id is not None)
     now = timezone.now()
     seq = conversation.last_seq + 1
     message = Message.objects.create(
@@ -134,7 +132,7 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
         thumbnail_url=thumbnail_url, reply_to=reply_to, reference=reference, client_message_id=client_message_id,
         channel=channel, external_id=external_id, delivery_status=delivery_status, is_ai_response=is_ai_response,
         external_send_result=external_send_result,
-        next_attempt_at=now if delivery_status == Message.Delivery.PENDING else None,
+        next_attempt_at=delivery_state.initial_next_attempt(delivery_status, now),
     )
     conversation.last_seq = seq
     conversation.last_message = message
@@ -200,7 +198,7 @@ def message_record_sent_elsewhere(*, conversation: Conversation, channel, extern
                                   message_type="text", media_url="", reply_to_message_id=None) -> tuple[Message, bool]:
     """A staff message sent from the platform's own app (an Instagram echo we did not send):
     stored as staff-sent and already delivered. A repeated platform id returns the stored row."""
-    result = {"success": True, "platform": channel.platform, "external_message_id": external_id}
+    result = delivery_state.sent_result(channel.platform, external_id)
     return _message_store(
         conversation_id=conversation.pk, sender=Sender(Message.SenderType.USER, Message.Role.SUPPORT), content=content,
         message_type=message_type, media_url=media_url, reply_to_message_id=reply_to_message_id, channel=channel,

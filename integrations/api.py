@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from fiko.api_input import validated_input
 from fiko.pagination import FikoListPagination
 
+from . import platforms
 from .selectors import channel_get_for_owner, channel_list_for_owner, workspace_for_new_channel
 from .serializers import ChannelAnswerSerializer, ChannelSerializer, ChannelWriteSerializer
 from .services import channel_create, channel_disable, channel_update
@@ -15,8 +16,8 @@ from .services import channel_create, channel_disable, channel_update
 
 def _answer(channel, report, code=status.HTTP_200_OK) -> Response:
     data = ChannelSerializer(channel).data
-    if channel.platform == "telegram":
-        data["set_webhook"] = report  # Telegram's answer to setWebhook/deleteWebhook (None: not called)
+    if platforms.adapter_for(channel.platform).reports_webhook:
+        data["set_webhook"] = report  # e.g. Telegram's answer to setWebhook/deleteWebhook (None: not called)
     return Response(data, status=code)
 
 

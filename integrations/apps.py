@@ -9,5 +9,8 @@ class IntegrationsConfig(AppConfig):
         from conversations.services import message_pending_delivery
 
         from .delivery.inprocess import on_message_pending
+        from .platforms import register_built_in
+
+        register_built_in()
 
         message_pending_delivery.connect(on_message_pending, dispatch_uid="integrations.delivery.kick")

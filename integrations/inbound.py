@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from conversations import delivery_state
 from conversations.models import Conversation, Message, Status
 from conversations.services import (
     conversation_get_or_open_for_channel, conversation_mark_read, message_edit_from_platform, message_receive,
@@ -201,12 +202,8 @@ def inbound_echo_receive(*, channel: Channel, event_key: str, person: PlatformPe
                 return InboundResult(InboundResult.DUPLICATE, detail="echo of one part of a message in flight")
             if message.external_id:
                 continue
-            message.channel, message.external_id = channel, part.external_id
-            message.delivery_status, message.next_attempt_at = Message.Delivery.SENT, None
-            message.external_send_result = {"success": True, "platform": channel.platform,
-                                            "external_message_id": part.external_id}
-            message.save(update_fields=["channel", "external_id", "delivery_status", "next_attempt_at",
-                                        "external_send_result", "updated_at"])
+            fields = delivery_state.mark_sent(message, channel=channel, external_id=part.external_id)
+            message.save(update_fields=fields)
             message_publish_updated(message)
             return InboundResult(InboundResult.STORED, [message], detail="echo matched a message in flight")
         message, _ = message_record_sent_elsewhere(

@@ -1,23 +1,20 @@
 """Channel on the wire (SPEC "Fiko REST"): id, platform, name, is_active, webhook_url; the
 platform credentials are write-only and never rendered."""
-import re
-
 from rest_framework import serializers
 from fiko.api_fields import IdField
 
+from . import platforms
 from .models import Channel
 
-BOT_TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
-WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")  # Telegram allows A-Z a-z 0-9 _ - only
-NUMERIC_ID = re.compile(r"^\d{1,64}$")
-FIELDS_OF = {
-    Channel.Platform.TELEGRAM: {"bot_token", "webhook_secret"},
-    Channel.Platform.INSTAGRAM: {"ig_id", "page_id", "access_token", "app_secret", "verify_token"},
-}
-REQUIRED_ON_CREATE = {
-    Channel.Platform.TELEGRAM: ("bot_token",),
-    Channel.Platform.INSTAGRAM: ("ig_id", "access_token", "app_secret", "verify_token"),
-}
+
+class CredentialField(serializers.CharField):
+    """A platform credential (write-only); its value is checked by the adapter declaring it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, write_only=True, **kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        return platforms.check_credential(self.field_name, super().run_validation(data))
 
 
 class ChannelSerializer(serializers.ModelSerializer):
@@ -37,33 +34,19 @@ class ChannelWriteSerializer(serializers.Serializer):
     platform = serializers.ChoiceField(choices=Channel.Platform.choices)
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     is_active = serializers.BooleanField(required=False)
-    bot_token = serializers.CharField(required=False, write_only=True, max_length=255)
-    webhook_secret = serializers.CharField(required=False, write_only=True, max_length=255)
-    ig_id = serializers.CharField(required=False, write_only=True, max_length=64)
-    page_id = serializers.CharField(required=False, write_only=True, allow_blank=True, max_length=64)
-    access_token = serializers.CharField(required=False, write_only=True, max_length=4000)
-    app_secret = serializers.CharField(required=False, write_only=True, max_length=255)
-    verify_token = serializers.CharField(required=False, write_only=True, max_length=255)
+    # The Channel columns platforms keep their credentials in (which platform uses which, and how
+    # a value is checked: integrations/platforms.py).
+    bot_token = CredentialField(max_length=255)
+    webhook_secret = CredentialField(max_length=255)
+    ig_id = CredentialField(max_length=64)
+    page_id = CredentialField(allow_blank=True, max_length=64)
+    access_token = CredentialField(max_length=4000)
+    app_secret = CredentialField(max_length=255)
+    verify_token = CredentialField(max_length=255)
 
-    def validate_bot_token(self, value):
-        if not BOT_TOKEN.match(value):
-            raise serializers.ValidationError("Not a Telegram bot token (it looks like 123456789:AAH...).")
-        return value
-
-    def validate_webhook_secret(self, value):
-        if not WEBHOOK_SECRET.match(value):
-            raise serializers.ValidationError("16-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule).")
-        return value
-
-    def validate_ig_id(self, value):
-        if not NUMERIC_ID.match(value):
-            raise serializers.ValidationError("The Instagram account id is a number.")
-        return value
-
-    def validate_page_id(self, value):
-        if value and not NUMERIC_ID.match(value):
-            raise serializers.ValidationError("The Facebook page id is a number.")
-        return value
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["platform"].choices = platforms.choices()  # every registered platform
 
     def validate(self, attrs):
         instance = self.instance
@@ -72,12 +55,12 @@ class ChannelWriteSerializer(serializers.Serializer):
             raise serializers.ValidationError({"platform": "A channel's platform cannot change."})
         if instance is not None and "workspace" in attrs:
             raise serializers.ValidationError({"workspace": "A channel cannot move to another workspace."})
-        other = {field for fields in FIELDS_OF.values() for field in fields} - FIELDS_OF[platform]
-        wrong = sorted(other & set(attrs))
+        adapter = platforms.adapter_for(platform)
+        wrong = sorted((platforms.all_credential_fields() - set(adapter.credential_fields)) & set(attrs))
         if wrong:
             raise serializers.ValidationError({field: f"Not a {platform} setting." for field in wrong})
         if instance is None:
-            missing = [field for field in REQUIRED_ON_CREATE[platform] if not attrs.get(field)]
+            missing = [field for field in adapter.required_on_create if not attrs.get(field)]
             if missing:
                 raise serializers.ValidationError({field: "This field is required." for field in missing})
         return attrs
@@ -89,8 +72,9 @@ class WebhookReportSerializer(serializers.Serializer):
 
 
 class ChannelAnswerSerializer(ChannelSerializer):
-    """Answers of create/update: for Telegram, what setWebhook/deleteWebhook said (null when
-    the platform was not called). Documentation shape only; the view adds the field."""
+    """Answers of create/update: for a platform that reports it (Telegram), what
+    setWebhook/deleteWebhook said (null when the platform was not called). Documentation shape
+    only; the view adds the field."""
 
     set_webhook = WebhookReportSerializer(read_only=True, allow_null=True, required=False)
 

@@ -1,10 +1,9 @@
-"""Platform webhooks, mounted at /integrations/ (fiko/urls.py)."""
+"""Platform webhooks, mounted at /integrations/ (fiko/urls.py): one route for every registered
+platform (integrations/platforms.py); an unknown platform is a 404 "no such channel"."""
 from django.urls import path
 
-from .instagram.views import instagram_webhook
-from .telegram.views import telegram_webhook
+from .webhooks import platform_webhook
 
 urlpatterns = [
-    path("telegram/<int:channel_id>/webhook/", telegram_webhook, name="telegram-webhook"),
-    path("instagram/<int:channel_id>/webhook/", instagram_webhook, name="instagram-webhook"),
+    path("<slug:platform>/<int:channel_id>/webhook/", platform_webhook, name="platform-webhook"),
 ]

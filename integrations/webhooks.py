@@ -1,7 +1,10 @@
-"""What both platform webhooks answer the same way: size limit, database trouble, bad updates,
-success.
+"""Every platform webhook, /integrations/<platform>/<channel_id>/webhook/: one view opens them
+all the same way (method, size limit, the channel, the adapter's secret or signature check, the
+body, a disabled channel, JSON), then the platform's adapter (integrations/platforms.py) parses
+and stores; and what every webhook answers the same way: size limit, database trouble, bad
+updates, success.
 
-The rule (SPEC "Webhook answers"), once for both platforms:
+The rule (SPEC "Webhook answers"), once for every platform:
 
 - the database is down (``OUTAGE``: OperationalError, InterfaceError) -> 503 ``unavailable``
   with Retry-After: nothing was committed, the platform delivers the update again later (Redis
@@ -13,16 +16,24 @@ The rule (SPEC "Webhook answers"), once for both platforms:
   forever;
 - anything else stored -> 200 after the commit.
 """
+import functools
 import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import HttpResponseNotAllowed, JsonResponse
+from django.utils.log import log_response
+from django.views.decorators.csrf import csrf_exempt
 
+from fiko import metrics
+from fiko.db import database_sync_to_async
 from fiko.errors import InvalidInput
-from fiko.inputs import describe
+from fiko.inputs import InvalidJSON, describe, loads_json
 from fiko.outage import RETRY_AFTER_SECONDS, unavailable_body
+
+from . import platforms
+from .inbound import channel_for_webhook
 
 log = logging.getLogger("integrations.webhooks")
 
@@ -102,3 +113,55 @@ def ignored(platform: str, channel_id, ref, reason: str, *, malformed: bool = Tr
 
 def accepted(**info) -> JsonResponse:
     return JsonResponse({"ok": True, **info})
+
+
+# --- the view ---------------------------------------------------------------------------------
+@csrf_exempt
+async def platform_webhook(request, platform, channel_id):
+    adapter = platforms.adapter_for(platform)
+    if adapter is None:
+        return not_found()
+    return await _measured(adapter.name)(request, adapter, channel_id)
+
+
+@functools.cache
+def _measured(platform: str):
+    return metrics.webhook_view(platform)(_webhook)
+
+
+async def _webhook(request, adapter, channel_id):
+    if request.method not in adapter.methods:
+        response = HttpResponseNotAllowed(adapter.methods)
+        log_response("Method Not Allowed (%s): %s", request.method, request.path, response=response, request=request)
+        return response
+    if declared_too_large(request):
+        return too_large()
+    try:
+        channel = await database_sync_to_async(channel_for_webhook)(channel_id=channel_id, platform=adapter.name)
+    except OUTAGE as exc:
+        return database_unavailable(exc)
+    if channel is None:
+        return not_found()
+    if request.method == "GET":
+        return adapter.answer_get(request, channel)
+    refused = adapter.refuse_before_body(request, channel)
+    if refused:
+        return forbidden(refused)
+    try:
+        body = read_body(request)
+    except BodyTooLarge:
+        return too_large()
+    refused = adapter.refuse_body(request, channel, body)
+    if refused:
+        return forbidden(refused)
+    if not channel.is_active:
+        return accepted(ignored="channel is disabled")
+    try:
+        payload = loads_json(body)
+    except InvalidJSON as exc:
+        reason = f"not JSON: {exc.extra.get('reason', exc.text)}"
+        return ignored(adapter.name, channel.pk, adapter.body_ref(body), reason)
+    try:
+        return await adapter.receive(channel, payload, body)
+    except OUTAGE as exc:
+        return database_unavailable(exc)

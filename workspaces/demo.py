@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from conversations import delivery_state
 from conversations.models import Conversation, Message, ReadMarker, Status
 from conversations.services import (
     conversation_create, conversation_get_or_open_for_channel, conversation_mark_read, conversation_update,
@@ -264,7 +265,4 @@ def _history_settle(conversation: Conversation, channel, *, hours_ago: float) ->
         created_at=start - timedelta(days=1), last_activity_at=last_from_customer)
     if channel is not None:
         for message in Message.objects.filter(conversation=conversation, delivery_status=Message.Delivery.PENDING):
-            message.delivery_status = Message.Delivery.SENT
-            message.next_attempt_at = None
-            message.external_send_result = {"success": True, "platform": channel.platform}
-            message.save(update_fields=["delivery_status", "next_attempt_at", "external_send_result"])
+            message.save(update_fields=delivery_state.mark_delivered_offline(message, platform=channel.platform))

@@ -29,9 +29,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Min, OuterRef
 from django.utils import timezone
 
+from conversations import delivery_state
 from conversations.models import Message
-from fiko import metrics
 from conversations.services import message_publish_updated
+from fiko import metrics
+from integrations import platforms
 from integrations.inbound import inbound_note_sent
 
 from .outcome import SendOutcome
@@ -116,13 +118,6 @@ def outbox_next_due_at():
     return Message.objects.filter(delivery_status=PENDING).aggregate(at=Min("next_attempt_at"))["at"]
 
 
-def _result(channel, outcome: SendOutcome) -> dict:
-    platform = channel.platform if channel is not None else "unknown"
-    if outcome.status == SendOutcome.SENT:
-        return {"success": True, "platform": platform, "external_message_id": outcome.external_message_id}
-    return {"success": False, "platform": platform, "error": outcome.error}
-
-
 def _save_recorded(row: Message, fields: list[str]) -> None:
     try:
         with transaction.atomic():
@@ -141,8 +136,14 @@ def outbox_record_part(*, message_id: int, channel, external_id: str) -> None:
     if row.delivery_status == PENDING and not row.external_id:
         row.channel, row.external_id = channel, external_id
         _save_recorded(row, ["channel", "external_id", "updated_at"])
-    if channel.platform == "instagram":
-        inbound_note_sent(channel=channel, event_keys=[f"mid:{external_id}"])
+    _note_sent(channel, external_id)
+
+
+def _note_sent(channel, external_id: str) -> None:
+    """Platforms that echo our own sends back learn the id now, so the echo is known as ours."""
+    event_keys = platforms.adapter_for(channel.platform).echo_event_keys(external_id)
+    if event_keys:
+        inbound_note_sent(channel=channel, event_keys=event_keys)
 
 
 @transaction.atomic
@@ -151,25 +152,21 @@ def outbox_record(*, message_id: int, channel, outcome: SendOutcome) -> str:
     row = Message.objects.select_for_update().get(pk=message_id)
     if row.delivery_status != PENDING:  # finished meanwhile (an Instagram echo matched it)
         return row.delivery_status
-    fields = ["delivery_status", "next_attempt_at", "external_send_result", "updated_at"]
     attempts, limit = row.send_attempts, settings.OUTBOX_MAX_ATTEMPTS
+    platform = channel.platform if channel is not None else "unknown"
     if outcome.status == SendOutcome.SENT:
-        row.delivery_status, row.next_attempt_at = Message.Delivery.SENT, None
-        if not row.external_id:
-            row.external_id = outcome.external_message_id
-        row.channel = channel
-        fields += ["channel", "external_id"]
-        if channel.platform == "instagram":
-            inbound_note_sent(channel=channel, event_keys=[f"mid:{outcome.external_message_id}"])
+        fields = delivery_state.mark_sent(row, channel=channel, external_id=outcome.external_message_id)
+        _note_sent(channel, outcome.external_message_id)
     elif outcome.status == SendOutcome.RETRY and attempts < limit:
         delay = outcome.retry_after if outcome.retry_after is not None else retry_delay(attempts)
-        row.next_attempt_at = timezone.now() + timedelta(seconds=max(float(delay), 0.0))
-        outcome = SendOutcome.retry(f"{outcome.error} (attempt {attempts} of {limit}, retrying in {delay:g}s)")
+        fields = delivery_state.mark_retry(
+            row, platform=platform, at=timezone.now() + timedelta(seconds=max(float(delay), 0.0)),
+            error=f"{outcome.error} (attempt {attempts} of {limit}, retrying in {delay:g}s)")
     else:
-        row.delivery_status, row.next_attempt_at = Message.Delivery.FAILED, None
+        error = outcome.error
         if outcome.status == SendOutcome.RETRY:
-            outcome = SendOutcome.failed(f"gave up after {attempts} attempts: {outcome.error}")
-    row.external_send_result = _result(channel, outcome)
+            error = f"gave up after {attempts} attempts: {outcome.error}"
+        fields = delivery_state.mark_failed(row, platform=platform, error=error)
     _save_recorded(row, fields)
     message_publish_updated(row)
     log.info("outbox: message %s -> %s (attempt %s)", row.pk, row.delivery_status, attempts)

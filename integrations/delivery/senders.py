@@ -1,8 +1,7 @@
-"""One stored staff message -> the platform's API. Platform specifics live here and in the
-clients; the outbox only sees ``SendOutcome``."""
-from integrations.instagram.client import InstagramClient
+"""One stored staff message -> the platform's API. Platform specifics live in each platform's
+adapter (integrations/platforms.py) and client; the outbox only sees ``SendOutcome``."""
+from integrations import platforms
 from integrations.media import media_absolute_url, media_local_path
-from integrations.telegram.client import TelegramClient
 
 from .outcome import OutboundMessage, SendOutcome
 
@@ -26,29 +25,11 @@ def outbound_for(message, channel) -> OutboundMessage | SendOutcome:
 
 
 async def platform_send(*, message, channel, outbound: OutboundMessage, record_part) -> SendOutcome:
-    """Send what the platform has not accepted yet. ``message.external_id`` set means an earlier
-    attempt got the platform's id for the (first) part: that part is never sent again.
-    ``record_part(external_id)`` (async) stores a first part's id before the next part goes."""
-    if channel.platform == "telegram":
-        if message.external_id:  # accepted before; only our bookkeeping was interrupted
-            return SendOutcome.sent(message.external_id)
-        return await TelegramClient(channel.bot_token).send(outbound)
-    if channel.platform == "instagram":
-        return await _instagram_send(message, channel, outbound, record_part)
-    return SendOutcome.failed(f"unknown platform {channel.platform}")
-
-
-async def _instagram_send(message, channel, outbound: OutboundMessage, record_part) -> SendOutcome:
-    """Instagram has no captions: media with text goes as two messages, attachment first."""
-    client = InstagramClient(channel)
-    has_media = outbound.message_type != "text"
-    if has_media and not message.external_id:
-        if not outbound.media_url.startswith(("http://", "https://")):
-            return SendOutcome.failed("the media has no public URL Instagram could fetch (set PUBLIC_BASE_URL)")
-        outcome = await client.send_attachment(outbound.recipient_id, outbound.message_type, outbound.media_url)
-        if outcome.status != SendOutcome.SENT or not outbound.text:
-            return outcome
-        await record_part(outcome.external_message_id)
-    elif message.external_id and not (has_media and outbound.text):
-        return SendOutcome.sent(message.external_id)
-    return await client.send_text(outbound.recipient_id, outbound.text)
+    """Send what the platform has not accepted yet, through the channel's platform adapter.
+    ``message.external_id`` set means an earlier attempt got the platform's id for the (first)
+    part: that part is never sent again. ``record_part(external_id)`` (async) stores a first
+    part's id before the next part goes."""
+    adapter = platforms.adapter_for(channel.platform)
+    if adapter is None:
+        return SendOutcome.failed(f"unknown platform {channel.platform}")
+    return await adapter.send(message=message, channel=channel, outbound=outbound, record_part=record_part)

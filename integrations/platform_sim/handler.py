@@ -1,18 +1,25 @@
 """The simulator's HTTP plumbing: request parsing (JSON, form, multipart, query), answers, and
-the ``/_sim/`` control routes. The platform routes are mixed in from telegram_api.py and
-graph_api.py."""
+the ``/_sim/`` control routes. Each platform's routes come from its adapter's ``simulator``
+(integrations/platforms.py): a mixin class whose ``simulate(handler, path)`` answers a request
+and returns True, or returns False when the path is not its API. The server mixes the
+registered simulators into the handler class (``handler_class``)."""
 import json
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from .graph_api import GraphRoutes
+from integrations import platforms
+
 from .images import tiny_png
-from .telegram_api import TelegramRoutes
 
 
-class SimHandler(TelegramRoutes, GraphRoutes, BaseHTTPRequestHandler):
+def handler_class(sim) -> type:
+    """The request handler of ``sim``: the plumbing below plus every registered platform's routes."""
+    return type("BoundSimHandler", (*platforms.simulators(), SimHandler), {"sim": sim})
+
+
+class SimHandler(BaseHTTPRequestHandler):
     sim = None  # the PlatformSim (set on a subclass per server)
     protocol_version = "HTTP/1.1"
     server_version = "FikoPlatformSim/1.0"
@@ -36,13 +43,9 @@ class SimHandler(TelegramRoutes, GraphRoutes, BaseHTTPRequestHandler):
         try:
             if path.startswith("/_sim/"):
                 return self._control(path[len("/_sim/"):])
-            if path.startswith("/file/bot"):
-                return self._telegram_file(path[len("/file/bot"):])
-            if path.startswith("/bot"):
-                token, _, method = path[len("/bot"):].partition("/")
-                return self._telegram(token, method)
-            if path.startswith(f"/{self.sim.graph_version}/"):
-                return self._graph(path[len(self.sim.graph_version) + 2:])
+            for simulator in platforms.simulators():
+                if simulator.simulate(self, path):
+                    return None
             return self._json(404, {"detail": "not a simulated endpoint"})
         except (BrokenPipeError, ConnectionResetError):
             return None

@@ -9,8 +9,7 @@ import uuid
 
 import httpx
 
-from integrations.instagram.views import SIGNATURE_HEADER, signature_for
-from integrations.telegram.views import SECRET_HEADER
+from integrations import platforms
 
 
 # Platform ids of simulated deliveries: unique within the process (a counter, so two `--say` in
@@ -76,9 +75,6 @@ def instagram_notification(*, text: str, sender: str, account_id: str) -> dict:
 def post_to_webhook(channel, payload: dict) -> httpx.Response:
     """POST like the platform would: raw JSON body with the secret header or signature."""
     body = json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json"}
-    if channel.platform == "telegram":
-        headers[SECRET_HEADER] = channel.webhook_secret
-    else:
-        headers[SIGNATURE_HEADER] = signature_for(body, channel.app_secret)
+    headers = {"Content-Type": "application/json",
+               **platforms.adapter_for(channel.platform).delivery_headers(channel, body)}
     return httpx.post(channel.webhook_url, content=body, headers=headers, timeout=30)

@@ -11,14 +11,16 @@ subset Fiko uses, on one HTTP port, speaking their wire formats.
   accept_then_hang), ``POST /_sim/profiles``, ``POST /_sim/reset``.
 
 The same class is the peer of the test suite (started on a free port by a fixture) and of
-``manage.py platform_sim``. Stdlib only; tokens are never written to the log or the records.
+``manage.py platform_sim``. Each platform's routes are its adapter's ``simulator``
+(integrations/<platform>/simulator.py, mixed in by handler.py); stdlib HTTP only; tokens are
+never written to the log or the records.
 """
 import itertools
 import threading
 import time
 from http.server import ThreadingHTTPServer
 
-from .handler import SimHandler
+from .handler import handler_class
 from .images import tiny_png
 
 __all__ = ["PlatformSim", "tiny_png"]
@@ -39,7 +41,7 @@ class PlatformSim:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "PlatformSim":
-        handler = type("BoundSimHandler", (SimHandler,), {"sim": self})
+        handler = handler_class(self)
         self._server = ThreadingHTTPServer((self.host, self.port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -50,7 +52,7 @@ class PlatformSim:
 
     def serve_forever(self) -> None:
         """Foreground serving (the management command)."""
-        handler = type("BoundSimHandler", (SimHandler,), {"sim": self})
+        handler = handler_class(self)
         self._server = ThreadingHTTPServer((self.host, self.port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]

@@ -1,12 +1,38 @@
-"""Instagram Graph / Send API routes of the simulator: profiles and ``/<id>/messages``."""
+"""Instagram Graph / Send API routes of the platform simulator (integrations/platform_sim; the
+adapter's ``simulator``): profiles and ``/<id>/messages``, and Meta's own error answers."""
 import base64
-
-from .platform_errors import instagram_failure
 
 INSTAGRAM_TEXT_LIMIT = 1000
 
 
+def instagram_failure(failure: dict) -> tuple[int, dict, dict]:
+    kind = failure["kind"]
+
+    def error(message, code, subcode=None, **extra):
+        body = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "SimTrace", **extra}
+        if subcode is not None:
+            body["error_subcode"] = subcode
+        return {"error": body}
+
+    if kind == "outside_window":
+        return 400, error("(#10) This message is sent outside of allowed window.", 10, 2018278), {}
+    if kind == "rate_limit":
+        headers = {"Retry-After": str(int(failure["retry_after"]))} if failure.get("retry_after") else {}
+        return 400, error("(#613) Calls to this api have exceeded the rate limit.", 613), headers
+    if kind == "server_error":
+        status = int(failure.get("status") or 500)
+        return status, error("An unexpected error has occurred. Please retry your request later.", 2,
+                             is_transient=True), {}
+    return 400, error("(#551) This person isn't available right now.", 551, 1545041), {}
+
+
 class GraphRoutes:
+    def simulate(self, path: str) -> bool:
+        if path.startswith(f"/{self.sim.graph_version}/"):
+            self._graph(path[len(self.sim.graph_version) + 2:])
+            return True
+        return False
+
     def _graph_token(self) -> str:
         auth = self.headers.get("Authorization", "")
         if auth.lower().startswith(("bearer ", "oauth ")):

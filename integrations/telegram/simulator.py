@@ -1,15 +1,37 @@
-"""Telegram Bot API routes of the simulator: ``/bot<token>/<method>`` and file downloads."""
+"""Telegram Bot API routes of the platform simulator (integrations/platform_sim; the adapter's
+``simulator``): ``/bot<token>/<method>`` and file downloads, and Telegram's own error answers."""
 import re
 import time
-
-from .platform_errors import telegram_failure
 
 TOKEN = re.compile(r"^(\d+):[A-Za-z0-9_-]{10,}$")
 TELEGRAM_SENDS = {"sendMessage": None, "sendPhoto": "photo", "sendVoice": "voice", "sendVideo": "video",
                   "sendDocument": "document"}
 
 
+def telegram_failure(failure: dict) -> tuple[int, dict]:
+    kind = failure["kind"]
+    if kind == "rate_limit":
+        seconds = int(failure.get("retry_after") or 3)
+        return 429, {"ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {seconds}",
+                     "parameters": {"retry_after": seconds}}
+    if kind == "server_error":
+        status = int(failure.get("status") or 500)
+        return status, {"ok": False, "error_code": status, "description": "Internal Server Error"}
+    # blocked (and outside_window, which Telegram does not have: the closest is a blocked bot)
+    return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+
+
 class TelegramRoutes:
+    def simulate(self, path: str) -> bool:
+        if path.startswith("/file/bot"):
+            self._telegram_file(path[len("/file/bot"):])
+            return True
+        if path.startswith("/bot"):
+            token, _, method = path[len("/bot"):].partition("/")
+            self._telegram(token, method)
+            return True
+        return False
+
     def _tg_error(self, code: int, description: str, parameters: dict | None = None):
         body = {"ok": False, "error_code": code, "description": description}
         if parameters:
