@@ -56,24 +56,25 @@ def test_assigning_and_removing_tags_costs_the_same_for_1_and_10_tags_and_conver
 
 def test_editing_a_customer_with_tags_costs_the_same_for_1_and_10_of_each(workspace, listen):
     """Name, email, phone and tags in one PATCH, over a customer in 1 or 10 conversations who
-    wears 1 or 10 tags (one kept, the others replaced)."""
+    wears a tag that stays and 1 or 10 that are replaced by 1 or 10 others."""
     listener = listen([workspace_group(workspace.pk)])
     counts = {}
     for n in SIZES:
         customer, conversations = _customer_with_conversations(workspace, n, f"edit {n}")
+        kept = Tag.objects.create(workspace=workspace, name=f"Kept {n}")
         worn = [Tag.objects.create(workspace=workspace, name=f"Worn {n}.{i}") for i in range(n)]
-        customer.tags.add(*worn)
+        customer.tags.add(kept, *worn)
         new = [Tag.objects.create(workspace=workspace, name=f"New {n}.{i}") for i in range(n)]
         listener.drain()
         data = {"first_name": f"Renamed {n}", "email": f"c{n}@example.com", "phone": "+98 912 000 0000",
-                "tag_ids": [worn[0].pk] + [t.pk for t in new]}
+                "tag_ids": [kept.pk] + [t.pk for t in new]}
         counts[n] = count_queries(lambda: customer_update(customer=customer, data=data))
         events = listener.drain()
         assert [e["type"] for e in events] == ["customer.updated"] + ["conversation.updated"] * n
         person = events[0]["customer"]
         assert (person["first_name"], person["email"], person["phone"]) == (f"Renamed {n}", f"c{n}@example.com",
                                                                            "+98 912 000 0000")
-        assert _by_id(person["tags"]) == _wire([worn[0], *new])
+        assert _by_id(person["tags"]) == _wire([kept, *new])
         assert {e["conversation_id"] for e in events[1:]} == conversations
         assert all(e["conversation"]["customer"] == person for e in events[1:])
     assert_same_count(counts)
