@@ -2,10 +2,12 @@
 real settings of fiko/settings.py, with what the tests choose differently. The production
 settings hold no test switch; every test-only choice is here.
 
-- A fixed secret key, so a test runs with DEBUG off like production and a server subprocess
-  it starts (tests/live_servers.py) accepts the tokens the test minted. Set in the environment
-  before fiko.settings reads it (which refuses to start without one when DEBUG is off), so the
-  subprocesses inherit it.
+- A secret key, so a test runs with DEBUG off like production: the development one (what
+  fiko/settings.py takes under DEBUG without SECRET_KEY), so a token that `make token` prints
+  in a second terminal verifies here as on the server `make run` started. Set in the
+  environment before fiko.settings reads it (it refuses to start without one when DEBUG is
+  off), so the servers a test starts (tests/live_servers.py) inherit it and accept the tokens
+  the test minted.
 - Any host, and static files straight from the apps' folders (no collectstatic).
 - No in-process delivery thread: a test that wants it turns it on (FIKO_DELIVERY_IN_PROCESS).
 - Plain text logs unless LOG_FORMAT says otherwise; cookies over plain HTTP (the test client).
@@ -13,7 +15,7 @@ settings hold no test switch; every test-only choice is here.
 """
 import os
 
-os.environ.setdefault("SECRET_KEY", "test-only-insecure-secret-key-do-not-use-in-production-0000")
+os.environ.setdefault("SECRET_KEY", "dev-only-insecure-secret-key-do-not-use-in-production-000000")
 
 from fiko.settings import *  # noqa: E402,F401,F403
 from fiko.settings import STORAGES, env_bool, env_list, logging_settings  # noqa: E402
