@@ -196,7 +196,7 @@ def run_checked(cmd, **kwargs) -> subprocess.CompletedProcess:
 
 # --- Fiko set-up ------------------------------------------------------------------------------
 def fiko_env(secret_key: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "FIKO_TESTING"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     env.update({
         "DJANGO_SETTINGS_MODULE": "fiko.settings",
         "DEBUG": "false",

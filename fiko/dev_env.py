@@ -7,8 +7,10 @@ the same server, database and simulator, on whatever PORT/SIM_PORT it runs. Vari
 environment win over the file. Plain ``NAME=value`` lines; ``#`` starts a comment line.
 
 Not read by the servers themselves (Daphne, uvicorn: production reads only its environment),
-nor in tests (FIKO_TESTING). ``FIKO_ENV_FILE`` names another file. Not ``.env``: Docker Compose
-reads that one for its own variables, and would point its containers at this machine's simulator.
+nor under any settings module but ``fiko.settings``: the file holds values for those settings,
+and the test suite runs on ``fiko.test_settings``, so a test never reads it. ``FIKO_ENV_FILE``
+names another file. Not ``.env``: Docker Compose reads that one for its own variables, and
+would point its containers at this machine's simulator.
 """
 import os
 import re
@@ -16,6 +18,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 DEV_ENV_FILE = Path(__file__).resolve().parent.parent / ".env.dev"
+SETTINGS_MODULE = "fiko.settings"  # the settings the file is for
 _LINE = re.compile(r"([A-Z_][A-Z0-9_]*)=(.*)")
 
 
@@ -31,7 +34,7 @@ def parse(text: str) -> dict[str, str]:
 def load(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
     """Put the file's variables that ``environ`` does not set into it; return what was taken
     from the file."""
-    if environ.get("FIKO_TESTING"):
+    if environ.get("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE) != SETTINGS_MODULE:
         return {}
     path = Path(environ.get("FIKO_ENV_FILE") or DEV_ENV_FILE)
     try:

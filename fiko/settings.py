@@ -1,4 +1,8 @@
-"""Fiko settings. Every value comes from the environment, with an embedded default (SPEC.md)."""
+"""Fiko settings. Every value comes from the environment, with an embedded default (SPEC.md).
+
+Production and `make run` (DEBUG on) read this module; the test suite reads fiko/test_settings.py,
+which imports this one and overrides what tests choose differently. Nothing here asks whether
+it runs under tests."""
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -21,11 +25,11 @@ DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and not os.environ.get("FIKO_TESTING"):
+    if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production-000000"
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or (["*"] if DEBUG or os.environ.get("FIKO_TESTING") else [])
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or (["*"] if DEBUG else [])
 
 # Frontend origins allowed for CORS (REST) and the WebSocket Origin header (fiko/ws_auth.py).
 ALLOWED_ORIGINS = env_list("ALLOWED_ORIGINS")
@@ -136,9 +140,9 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 # Static files (the admin's, the API docs') are served by the app itself, with WhiteNoise,
 # under Daphne and uvicorn alike. In production (DEBUG off) from STATIC_ROOT, filled by
 # `python manage.py collectstatic` (the image runs it): compressed, with content-hashed,
-# cache-forever names. Under DEBUG and in tests straight from the apps' static folders, so
-# `make run` and the tests need no collectstatic.
-STATIC_FROM_FINDERS = DEBUG or bool(os.environ.get("FIKO_TESTING"))
+# cache-forever names. Under DEBUG (and in tests, fiko/test_settings.py) straight from the
+# apps' static folders, so `make run` and the tests need no collectstatic.
+STATIC_FROM_FINDERS = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -273,7 +277,7 @@ PLATFORM_HTTP_TIMEOUT_SECONDS = float(os.environ.get("PLATFORM_HTTP_TIMEOUT_SECO
 INSTAGRAM_PROFILE_MAX_AGE_HOURS = float(os.environ.get("INSTAGRAM_PROFILE_MAX_AGE_HOURS", 24))
 # Outbound delivery (integrations/delivery/): pending messages are the outbox, drained by
 # `manage.py run_delivery_worker` and, in each server process, by a thread woken on commit.
-FIKO_DELIVERY_IN_PROCESS = env_bool("FIKO_DELIVERY_IN_PROCESS", not os.environ.get("FIKO_TESTING"))
+FIKO_DELIVERY_IN_PROCESS = env_bool("FIKO_DELIVERY_IN_PROCESS", True)
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", 8))
 OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", 2))
 OUTBOX_RETRY_MAX_SECONDS = float(os.environ.get("OUTBOX_RETRY_MAX_SECONDS", 300))
@@ -298,23 +302,28 @@ READYZ_TIMEOUT_SECONDS = float(os.environ.get("READYZ_TIMEOUT_SECONDS", 2))
 # --- Logging: tokens never reach a log line (see fiko/log_redaction.py) --------------------
 # LOG_FORMAT=json: one JSON object per line (fiko/log_json.py), the default with DEBUG off;
 # uvicorn's own loggers then write through the same handler. text: plain lines (development).
-LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("text" if DEBUG or os.environ.get("FIKO_TESTING") else "json")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "fiko.log_redaction.RedactSecretsFilter"},
-                "quiet_probes": {"()": "fiko.log_json.QuietProbes"}},
-    "formatters": {"json": {"()": "fiko.log_json.JsonFormatter"}, "text": {"format": "%(message)s"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets", "quiet_probes"],
-                    "formatter": "json" if LOG_FORMAT == "json" else "text"},
-    },
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
-if LOG_FORMAT == "json":
-    LOGGING["loggers"] = {name: {"handlers": ["console"], "level": "INFO", "propagate": False}
-                          for name in ("uvicorn", "uvicorn.access", "daphne")}
+def logging_settings(log_format: str) -> dict:
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact_secrets": {"()": "fiko.log_redaction.RedactSecretsFilter"},
+                    "quiet_probes": {"()": "fiko.log_json.QuietProbes"}},
+        "formatters": {"json": {"()": "fiko.log_json.JsonFormatter"}, "text": {"format": "%(message)s"}},
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets", "quiet_probes"],
+                        "formatter": "json" if log_format == "json" else "text"},
+        },
+        "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    }
+    if log_format == "json":
+        config["loggers"] = {name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+                             for name in ("uvicorn", "uvicorn.access", "daphne")}
+    return config
 
-if not DEBUG and not os.environ.get("FIKO_TESTING"):
+
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("text" if DEBUG else "json")
+LOGGING = logging_settings(LOG_FORMAT)
+
+if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)

@@ -116,6 +116,12 @@ def staff(workspace):
 
 
 @pytest.fixture
+def bob(workspace):
+    """A second agent of ``workspace``."""
+    return make_user("bob", workspace=workspace)
+
+
+@pytest.fixture
 def other_staff(other_workspace):
     return make_user("mallory", workspace=other_workspace, role="owner")
 

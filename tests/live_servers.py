@@ -49,8 +49,7 @@ def server_env(**extra: str) -> dict:
     """This process's environment, pointed at the test database and this run's Redis (if any),
     plus ``extra`` (e.g. ``FIKO_CHAT_TYPING="true"``)."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SQLITE_TEST_NAME"}}
-    env.update(DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="fiko.test_settings",
-               FIKO_TESTING="1", PYTHONUNBUFFERED="1")
+    env.update(DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="fiko.test_settings", PYTHONUNBUFFERED="1")
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
     env.update(extra)

@@ -21,6 +21,18 @@ async def connect(path: str, token: str | None = None, *, headers=None, subproto
     return communicator, connected, extra
 
 
+QUIET = 0.3  # seconds a socket must stay silent when nothing is due
+
+
+async def drain(communicator, timeout: float = QUIET) -> list[dict]:
+    """Every frame that arrives until the socket stays quiet for ``timeout`` seconds
+    (receive_nothing does not cancel the application the way a receive timeout does)."""
+    frames = []
+    while not await communicator.receive_nothing(timeout=timeout):
+        frames.append(await communicator.receive_json_from())
+    return frames
+
+
 async def receive_until(communicator, frame_type: str, timeout: float = 3.0) -> dict:
     """The next frame of ``frame_type``, skipping others."""
     while True:

@@ -14,6 +14,7 @@ from conversations.models import Conversation, Message, ReadMarker
 from conversations.services import conversation_mark_read, message_receive, message_send
 from fiko import presence, redis_clients
 from fiko.tokens import customer_tokens_for, staff_tokens_for
+from tests.chat.chat_socket_helpers import fresh_presence  # noqa: F401  (autouse: empty presence registry)
 from tests.factories import make_conversation, make_customer, make_user
 
 pytestmark = pytest.mark.django_db
@@ -21,13 +22,6 @@ pytestmark = pytest.mark.django_db
 CHAT_KEYS = {"id", "chat_type", "salon_id", "title", "is_active", "is_archived", "last_message_at",
              "last_message_preview", "created_at", "updated_at", "participants", "total_messages", "unread_count",
              "online_participants"}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_presence():
-    presence._memory.keys.clear()
-    yield
-    presence._memory.keys.clear()
 
 
 def as_staff(user) -> APIClient:

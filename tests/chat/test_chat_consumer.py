@@ -5,9 +5,9 @@ from channels.db import database_sync_to_async
 
 from conversations.models import Conversation, Message
 from conversations.services import message_receive
-from tests.chat.chat_socket_helpers import bob, drain, fresh_presence, open_chat, rows, seed_messages  # noqa: F401
+from tests.chat.chat_socket_helpers import fresh_presence, open_chat, rows, seed_messages  # noqa: F401
 from tests.factories import make_conversation, make_customer
-from tests.sockets import connect, receive_closed_code, receive_until, staff_token
+from tests.sockets import connect, drain, receive_closed_code, receive_until, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

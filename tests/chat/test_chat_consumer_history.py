@@ -5,8 +5,8 @@ from channels.db import database_sync_to_async
 
 from conversations.models import ReadMarker
 from conversations.services import message_receive
-from tests.chat.chat_socket_helpers import bob, drain, fresh_presence, open_chat, seed_messages  # noqa: F401
-from tests.sockets import connect, receive_until, staff_token
+from tests.chat.chat_socket_helpers import fresh_presence, open_chat, seed_messages  # noqa: F401
+from tests.sockets import connect, drain, receive_until, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,41 +3,12 @@ dialect (a customer on the multiplexed socket publishes the same layer events)."
 import pytest
 from channels.db import database_sync_to_async
 
-from fiko import presence, realtime, redis_clients
+from fiko import presence, realtime
 from fiko.timefmt import now_iso
-from tests.factories import make_user
-from tests.sockets import connect, receive_until, staff_token
+from tests.chat.chat_socket_helpers import fresh_presence, open_chat  # noqa: F401  (fresh_presence: autouse)
+from tests.sockets import drain, receive_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-QUIET = 0.3
-
-
-@pytest.fixture(autouse=True)
-def _fresh_presence():
-    presence._memory.keys.clear()
-    redis_clients.forget()
-    yield
-    presence._memory.keys.clear()
-
-
-@pytest.fixture
-def bob(workspace):
-    return make_user("bob", workspace=workspace)
-
-
-async def open_chat(user, conversation_id):
-    comm, connected, _ = await connect(f"/ws/chat/{conversation_id}/", staff_token(user))
-    assert connected
-    assert (await comm.receive_json_from(timeout=5))["type"] == "recent_messages"
-    return comm
-
-
-async def drain(comm, timeout=QUIET):
-    frames = []
-    while not await comm.receive_nothing(timeout=timeout):
-        frames.append(await comm.receive_json_from())
-    return frames
 
 
 def without_time(frame):
@@ -46,9 +17,9 @@ def without_time(frame):
 
 
 async def test_presence_on_join_and_leave(staff, bob, conversation):
-    alice = await open_chat(staff, conversation.pk)
+    alice, _ = await open_chat(staff, conversation.pk)
     assert await drain(alice) == []  # alone, and never told about herself
-    bob_chat = await open_chat(bob, conversation.pk)
+    bob_chat, _ = await open_chat(bob, conversation.pk)
     # the newcomer learns who is already here
     assert [without_time(f) for f in await drain(bob_chat)] == [
         {"type": "user_presence", "user_id": staff.pk, "participant_type": "user", "username": "alice",
@@ -68,10 +39,10 @@ async def test_presence_on_join_and_leave(staff, bob, conversation):
 
 
 async def test_second_tab_of_the_same_user_is_not_announced_twice(staff, bob, conversation):
-    alice = await open_chat(staff, conversation.pk)
-    bob_tab1 = await open_chat(bob, conversation.pk)
+    alice, _ = await open_chat(staff, conversation.pk)
+    bob_tab1, _ = await open_chat(bob, conversation.pk)
     await drain(alice), await drain(bob_tab1)
-    bob_tab2 = await open_chat(bob, conversation.pk)
+    bob_tab2, _ = await open_chat(bob, conversation.pk)
     await drain(bob_tab2)
     assert await drain(alice) == []  # bob was already online
     await bob_tab1.disconnect()
@@ -83,7 +54,7 @@ async def test_second_tab_of_the_same_user_is_not_announced_twice(staff, bob, co
 
 
 async def test_customer_presence_from_the_other_dialect(staff, customer, conversation):
-    alice = await open_chat(staff, conversation.pk)
+    alice, _ = await open_chat(staff, conversation.pk)
     # what the multiplexed customer socket publishes when the customer joins the chat
     await realtime.publish_now([realtime.conversation_group(conversation.pk)], {
         "type": realtime.PRESENCE_CHANGED, "conversation_id": conversation.pk, "participant_type": "customer",
@@ -98,7 +69,7 @@ async def test_customer_presence_from_the_other_dialect(staff, customer, convers
 
 async def test_already_online_customer_is_listed_on_connect(staff, customer, conversation):
     await presence.enter(presence.conversation_key(conversation.pk), f"customer:{customer.pk}", "specific.web")
-    alice = await open_chat(staff, conversation.pk)
+    alice, _ = await open_chat(staff, conversation.pk)
     frame = await receive_until(alice, "user_presence")
     assert (frame["user_id"], frame["participant_type"], frame["username"]) == (customer.pk, "customer", "John Doe")
     await alice.disconnect()
@@ -106,8 +77,8 @@ async def test_already_online_customer_is_listed_on_connect(staff, customer, con
 
 async def test_typing_is_ignored_silently_by_default(staff, bob, conversation, settings):
     settings.FIKO_CHAT_TYPING = False
-    alice = await open_chat(staff, conversation.pk)
-    bob_chat = await open_chat(bob, conversation.pk)
+    alice, _ = await open_chat(staff, conversation.pk)
+    bob_chat, _ = await open_chat(bob, conversation.pk)
     await drain(alice), await drain(bob_chat)
     await alice.send_json_to({"type": "typing", "is_typing": True})
     await alice.send_json_to({"type": "typing", "is_typing": "garbage"})  # not even validated
@@ -119,8 +90,8 @@ async def test_typing_is_ignored_silently_by_default(staff, bob, conversation, s
 
 async def test_typing_reaches_others_when_enabled(staff, bob, conversation, settings):
     settings.FIKO_CHAT_TYPING = True
-    alice = await open_chat(staff, conversation.pk)
-    bob_chat = await open_chat(bob, conversation.pk)
+    alice, _ = await open_chat(staff, conversation.pk)
+    bob_chat, _ = await open_chat(bob, conversation.pk)
     await drain(alice), await drain(bob_chat)
     await alice.send_json_to({"type": "typing", "is_typing": True})
     frame = await receive_until(bob_chat, "typing_indicator")
@@ -141,7 +112,7 @@ async def test_customer_typing_from_the_other_dialect(staff, customer, conversat
              "participant_id": customer.pk, "username": "John Doe", "is_typing": True, "timestamp": now_iso(),
              "sender_channel": "specific.web"}
     settings.FIKO_CHAT_TYPING = True
-    alice = await open_chat(staff, conversation.pk)
+    alice, _ = await open_chat(staff, conversation.pk)
     await realtime.publish_now([realtime.conversation_group(conversation.pk)], event)
     frame = await receive_until(alice, "typing_indicator")
     assert (frame["user_id"], frame["participant_type"], frame["is_typing"]) == (customer.pk, "customer", True)
@@ -154,7 +125,7 @@ async def test_customer_typing_from_the_other_dialect(staff, customer, conversat
 async def test_customer_read_receipt_from_the_other_dialect(staff, customer, conversation):
     from conversations.services import conversation_mark_read
 
-    alice = await open_chat(staff, conversation.pk)
+    alice, _ = await open_chat(staff, conversation.pk)
     await alice.send_json_to({"type": "chat_message", "content": "did you see this?"})
     sent = (await receive_until(alice, "chat_message"))["message"]
     await database_sync_to_async(conversation_mark_read)(

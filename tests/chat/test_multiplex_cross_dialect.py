@@ -7,18 +7,11 @@ from channels.db import database_sync_to_async
 
 from conversations.models import Message
 from conversations.services import message_receive, message_send
-from fiko import presence, realtime, redis_clients
+from fiko import realtime
+from tests.chat.chat_socket_helpers import fresh_presence  # noqa: F401  (autouse: empty presence registry)
 from tests.sockets import connect, customer_token, receive_until, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_presence():
-    presence._memory.keys.clear()
-    redis_clients.forget()
-    yield
-    presence._memory.keys.clear()
 
 
 async def mux(path, token, chat_id):

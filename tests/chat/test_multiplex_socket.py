@@ -5,28 +5,15 @@ from channels.db import database_sync_to_async
 
 from conversations.models import Conversation, Message, ReadMarker
 from conversations.services import message_publish_updated, message_send
-from fiko import presence, realtime, redis_clients
+from fiko import presence, realtime
+from tests.chat.chat_socket_helpers import fresh_presence  # noqa: F401  (autouse: empty presence registry)
 from tests.factories import make_conversation, make_customer, make_user
-from tests.sockets import connect, customer_token, receive_closed_code, receive_until, staff_token
+from tests.sockets import connect, customer_token, drain, receive_closed_code, receive_until, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STAFF_PATH = "/api/v1/chat/ws/chat/user"
 CUSTOMER_PATH = "/api/v1/chat/ws/chat/customer"
-QUIET = 0.3
-
-
-@pytest.fixture(autouse=True)
-def _fresh_presence():
-    presence._memory.keys.clear()
-    redis_clients.forget()
-    yield
-    presence._memory.keys.clear()
-
-
-@pytest.fixture
-def bob(workspace):
-    return make_user("bob", workspace=workspace)
 
 
 async def open_staff(user):
@@ -50,13 +37,6 @@ async def join(comm, chat_id):
     frame = await comm.receive_json_from(timeout=5)
     assert frame["type"] == "joined" and frame["chat_id"] == chat_id, frame
     return frame
-
-
-async def drain(comm, timeout=QUIET):
-    frames = []
-    while not await comm.receive_nothing(timeout=timeout):
-        frames.append(await comm.receive_json_from())
-    return frames
 
 
 async def close(*comms):

@@ -11,21 +11,13 @@ from conversations.services import (conversation_create, conversation_mark_read,
                                     message_receive, message_send)
 from customers.models import Tag
 from customers.services import customer_update
-from tests.factories import make_conversation, make_customer, make_user
-from tests.sockets import connect, receive_until, staff_token
+from tests.factories import make_conversation, make_customer
+from tests.sockets import connect, drain, receive_until, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-QUIET = 0.3
-
-
 def at(day: str) -> datetime:
     return datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def bob(workspace):
-    return make_user("bob", workspace=workspace)
 
 
 @pytest.fixture
@@ -60,13 +52,6 @@ async def open_list(user):
 async def ask(comm, frame):
     await comm.send_json_to(frame)
     return await comm.receive_json_from(timeout=5)
-
-
-async def drain(comm, timeout=QUIET):
-    frames = []
-    while not await comm.receive_nothing(timeout=timeout):
-        frames.append(await comm.receive_json_from())
-    return frames
 
 
 def ids(frame):

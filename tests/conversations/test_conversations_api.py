@@ -10,7 +10,7 @@ from conversations.models import Conversation, Priority
 from conversations.services import message_receive, message_send
 from customers.models import Tag
 from fiko.realtime import workspace_group
-from tests.factories import make_conversation, make_customer, make_user
+from tests.factories import make_conversation, make_customer
 from tests.sockets import staff_token
 
 pytestmark = pytest.mark.django_db
@@ -25,11 +25,6 @@ def client_for(user):
 @pytest.fixture
 def api(staff):
     return client_for(staff)
-
-
-@pytest.fixture
-def bob(workspace):
-    return make_user("bob", workspace=workspace)
 
 
 @pytest.fixture

@@ -10,12 +10,9 @@ from conversations.services import message_receive
 from customers.models import Customer, Tag
 from customers.services import customer_update, customer_upsert_from_platform
 from tests.factories import make_conversation, make_customer
-from tests.sockets import connect, receive_until, staff_token
+from tests.sockets import connect, drain, receive_until, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-QUIET = 0.3
-
 
 def at(day: str) -> datetime:
     return datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
@@ -60,13 +57,6 @@ async def open_list(user):
 async def ask(comm, frame):
     await comm.send_json_to(frame)
     return await comm.receive_json_from(timeout=5)
-
-
-async def drain(comm, timeout=QUIET):
-    frames = []
-    while not await comm.receive_nothing(timeout=timeout):
-        frames.append(await comm.receive_json_from())
-    return frames
 
 
 def ids(frame):

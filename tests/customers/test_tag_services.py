@@ -4,13 +4,12 @@
 has open show the new tag without a refresh."""
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from customers.models import Tag
 from customers.tag_services import tag_delete, tag_update
 from fiko.realtime import workspace_group
 from tests.factories import make_conversation, make_customer
+from tests.query_counts import SIZES, assert_same_count, count_queries
 from tests.sockets import connect, receive_until, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,12 +27,6 @@ def _wearers(workspace, tag, n, *, conversations_each=2):
     return customers, conversations, keep
 
 
-def _with_queries(write):
-    with CaptureQueriesContext(connection) as ctx:
-        write()
-    return len(ctx.captured_queries)
-
-
 def _split(events):
     customers = {e["customer"]["id"]: e for e in events if e["type"] == "customer.updated"}
     rows = {e["conversation_id"]: e for e in events if e["type"] == "conversation.updated"}
@@ -46,10 +39,10 @@ def test_tag_rename_republishes_customers_and_conversation_rows_in_constant_quer
     make_conversation(workspace, bystander)
     listener = listen([workspace_group(workspace.pk)])
     counts = {}
-    for n in (1, 10):
+    for n in SIZES:
         tag = Tag.objects.create(workspace=workspace, name=f"Tier{n}", color="#ff0000")
         customers, conversations, keep = _wearers(workspace, tag, n)
-        counts[n] = _with_queries(lambda: tag_update(tag=tag, data={"name": f"Gold{n}", "color": "#00ff00"}))
+        counts[n] = count_queries(lambda: tag_update(tag=tag, data={"name": f"Gold{n}", "color": "#00ff00"}))
         customer_events, rows = _split(listener.drain())
         assert set(customer_events) == customers and set(rows) == conversations  # the bystander is not
         expected_tags = sorted([{"id": tag.pk, "name": f"Gold{n}", "color": "#00ff00"},
@@ -58,22 +51,22 @@ def test_tag_rename_republishes_customers_and_conversation_rows_in_constant_quer
                    for e in customer_events.values())
         assert all(sorted(e["conversation"]["customer"]["tags"], key=lambda t: t["id"]) == expected_tags
                    for e in rows.values())
-    assert counts[1] == counts[10], counts
+    assert_same_count(counts)
 
 
 def test_tag_delete_republishes_customers_and_conversation_rows_in_constant_queries(workspace, listen):
     listener = listen([workspace_group(workspace.pk)])
     counts = {}
-    for n in (1, 10):
+    for n in SIZES:
         tag = Tag.objects.create(workspace=workspace, name=f"Doomed{n}")
         customers, conversations, keep = _wearers(workspace, tag, n)
-        counts[n] = _with_queries(lambda: tag_delete(tag=tag))
+        counts[n] = count_queries(lambda: tag_delete(tag=tag))
         customer_events, rows = _split(listener.drain())
         assert set(customer_events) == customers and set(rows) == conversations
         kept = [{"id": keep.pk, "name": "Keep", "color": "#000000"}]
         assert all(e["customer"]["tags"] == kept for e in customer_events.values())
         assert all(e["conversation"]["customer"]["tags"] == kept for e in rows.values())
-    assert counts[1] == counts[10], counts
+    assert_same_count(counts)
 
 
 def test_a_tag_nobody_wears_publishes_nothing(workspace, listen):

@@ -19,7 +19,7 @@ from tests.live_servers import APPLICATION, Server, database_url
 from workspaces.models import Workspace
 
 VENV = Path(sys.prefix)
-NOT_FROM_THE_SHELL = ("DEBUG", "SECRET_KEY", "FIKO_TESTING", "DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL",
+NOT_FROM_THE_SHELL = ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL",
                       "TELEGRAM_API_BASE", "INSTAGRAM_GRAPH_API_BASE", "SQLITE_TEST_NAME", "MEDIA_ROOT",
                       "DJANGO_SETTINGS_MODULE", "FIKO_ENV_FILE")
 
@@ -61,8 +61,11 @@ def test_the_file_fills_in_what_the_environment_does_not_set(tmp_path):
 
 
 def test_tests_never_read_the_file(tmp_path):
-    environ = {"FIKO_ENV_FILE": str(write_env_file(tmp_path / "env", DEBUG="true")), "FIKO_TESTING": "1"}
+    environ = {"FIKO_ENV_FILE": str(write_env_file(tmp_path / "env", DEBUG="true")),
+               "DJANGO_SETTINGS_MODULE": "fiko.test_settings"}
     assert dev_env.load(environ) == {} and "DEBUG" not in environ
+    # This very process runs on the test settings (pytest.ini), as its subprocesses do.
+    assert os.environ["DJANGO_SETTINGS_MODULE"] == "fiko.test_settings"
 
 
 @pytest.mark.django_db(transaction=True)

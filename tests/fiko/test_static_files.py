@@ -47,7 +47,7 @@ def test_admin_is_styled_under_debug_without_collectstatic(kind, tmp_path):
 def test_production_serves_collected_compressed_hashed_files(tmp_path):
     static_root = tmp_path / "static"
     production = {
-        "DJANGO_SETTINGS_MODULE": "fiko.settings", "FIKO_TESTING": "", "DEBUG": "false",
+        "DJANGO_SETTINGS_MODULE": "fiko.settings", "DEBUG": "false",
         "SECRET_KEY": "static-files-test-secret-key-0123456789-abcdefghijklmnop",
         "ALLOWED_HOSTS": "127.0.0.1", "STATIC_ROOT": str(static_root),
     }
