@@ -14,13 +14,9 @@ from .models import Message
 from .selectors import conversation_filter_options, conversation_page
 from .serializers import ConversationSerializer
 
-CONVERSATIONS = WorkspaceList("conversations", page=conversation_page, serializer=ConversationSerializer,
-                              filter_options=conversation_filter_options)
-conversations_list_frame = CONVERSATIONS.frame
-
 
 class ConversationListConsumer(WorkspaceListConsumer):
-    listing = CONVERSATIONS
+    listing = WorkspaceList("conversations", conversation_page, ConversationSerializer, conversation_filter_options)
     on_get_conversations = on_filter_conversations = WorkspaceListConsumer.answer_list
     on_refresh_conversations = WorkspaceListConsumer.answer_refresh
     on_get_conversation_filter_options = WorkspaceListConsumer.answer_filter_options
@@ -56,3 +52,6 @@ class ConversationListConsumer(WorkspaceListConsumer):
             "conversation": event["conversation"],
             "timestamp": event.get("timestamp") or now_iso(),
         }))
+
+
+conversations_list_frame = ConversationListConsumer.listing.frame  # a page as the socket sends it, without a socket

@@ -12,13 +12,9 @@ from fiko.timefmt import now_iso
 from .selectors import customer_filter_options, customer_page
 from .serializers import CustomerSerializer
 
-CUSTOMERS = WorkspaceList("customers", page=customer_page, serializer=CustomerSerializer,
-                          filter_options=customer_filter_options)
-customers_list_frame = CUSTOMERS.frame
-
 
 class CustomerListConsumer(WorkspaceListConsumer):
-    listing = CUSTOMERS
+    listing = WorkspaceList("customers", customer_page, CustomerSerializer, customer_filter_options)
     on_get_customers = on_filter_customers = WorkspaceListConsumer.answer_list
     on_refresh_customers = WorkspaceListConsumer.answer_refresh
     on_get_filter_options = WorkspaceListConsumer.answer_filter_options
@@ -39,3 +35,6 @@ class CustomerListConsumer(WorkspaceListConsumer):
     async def customer_updated(self, event):
         await self.send_text(encoded_once(event, "list.customer_updated", lambda: {
             "type": "customer_updated", "customer": event["customer"], "timestamp": now_iso()}))
+
+
+customers_list_frame = CustomerListConsumer.listing.frame  # a page as the socket sends it, without a socket
