@@ -6,9 +6,10 @@ the frame's ``filters``, the list again for the last filters that ran without er
 (``refresh_*``), and the filter options. Each answer is built in one synchronous call (selector
 + serializer, a constant number of queries) run through ``database_sync_to_async``.
 
-A subclass names its list and binds its dialect's frame types to the answers
-(``on_get_customers = WorkspaceListConsumer.answer_list``), and renders the events its dialect
-shows (``customer_updated``…); an event without a handler is dropped by BaseConsumer.
+A subclass declares its list (``listing = WorkspaceList("customers", customer_page, ...)``),
+binds its dialect's frame types to the answers (``on_get_customers =
+WorkspaceListConsumer.answer_list``) and renders the events its dialect shows
+(``customer_updated``…); an event without a handler is dropped by BaseConsumer.
 """
 from dataclasses import dataclass
 from typing import Callable
