@@ -13,18 +13,18 @@ and every socket in the conversation, the sender's included, renders it.
 """
 from fiko.db import database_sync_to_async
 from django.conf import settings
-from django.contrib.auth import get_user_model
 
+from chat.selectors import participant_names
 from conversations.models import Message
 from conversations.selectors import (DEFAULT_MESSAGES, MAX_MESSAGES, conversation_access_for_staff,
                                      message_rows_window, read_markers_for)
 from conversations.serializers import message_rows_wire
 from conversations.services import conversation_mark_read, message_render, message_send
-from customers.models import Customer
-from fiko import presence, realtime
+from fiko import presence_events, realtime
 from fiko.consumers import BaseConsumer, encoded_once
 from fiko.errors import CloseCode, ErrorCode, InvalidInput
 from fiko.inputs import parse_id
+from fiko.participants import USER, Participant, parse_keys
 from fiko.timefmt import now_iso
 from fiko.tokens import STAFF, Principal
 from fiko.ws_auth import INVALID_TOKEN
@@ -53,22 +53,9 @@ def messages_page_frame(*, conversation_id: int, before_id=None, after_id=None, 
             "messages": messages_for_frame(rows, conversation_id), "has_more": has_more}
 
 
-def participant_names(participants) -> dict[str, str]:
-    """{"user:5": "alice", "customer:9": "John Doe"} for presence frames (for participants
-    whose name presence does not know: those that entered without one)."""
-    ids = {"user": [], "customer": []}
-    for participant in participants:
-        kind, _, pk = participant.partition(":")
-        if kind in ids and pk.isdigit():
-            ids[kind].append(int(pk))
-    names = {}
-    if ids["user"]:
-        for pk, username in get_user_model().objects.filter(pk__in=ids["user"]).values_list("pk", "username"):
-            names[f"user:{pk}"] = username
-    if ids["customer"]:
-        for customer in Customer.objects.filter(pk__in=ids["customer"]):
-            names[f"customer:{customer.pk}"] = customer.display_name
-    return names
+def user_presence_frame(participant: Participant, name: str, *, is_online: bool, timestamp: str) -> dict:
+    return {"type": "user_presence", "user_id": participant.id, "participant_type": participant.kind,
+            "username": name, "is_online": is_online, "timestamp": timestamp}
 
 
 # --- inbound input ---------------------------------------------------------------------------
@@ -148,11 +135,9 @@ class ChatConsumer(BaseConsumer):
             return await self.reject(CloseCode.POLICY_VIOLATION, INVALID_TOKEN, ErrorCode.FORBIDDEN)
         self.user = user
         self.principal = Principal(kind=STAFF, user=user, expires_at=self.principal.expires_at)
-        self.participant = f"user:{user.pk}"
         if self.conversation is None:
             return await self.reject(CloseCode.NOT_FOUND, "Conversation not found")
         self.conversation_id = self.conversation.pk
-        self.presence_key = None
         self.recent_max_seq = 0
         # Subscribe first, then read: a message stored in between is in recent_messages, and
         # its event (up to ``recent_max_seq``) is not sent a second time.
@@ -168,40 +153,22 @@ class ChatConsumer(BaseConsumer):
         return conversation is None or conversation.workspace_id == workspace_id
 
     async def before_disconnect(self):
-        if getattr(self, "presence_key", None):
-            key, self.presence_key = self.presence_key, None
-            self.presence_keys.remove(key)
-            if await presence.leave(key, self.participant, self.channel_name):
-                await self._publish_presence(is_online=False)
+        if getattr(self, "conversation_id", None) is not None:
+            await presence_events.presence_leave(self, self.conversation_id)
 
     # --- presence --------------------------------------------------------------------------
     async def _enter_presence(self):
         """Enter and learn who else is here (with their names) in one Redis round trip; the
         database is asked only for names presence does not hold."""
-        key = presence.conversation_key(self.conversation_id)
-        first, others = await presence.enter_and_list(key, self.participant, self.channel_name, self.user.username)
-        self.presence_key = key
-        self.presence_keys.append(key)
-        if first:
-            await self._publish_presence(is_online=True)
-        if others:  # who is already here, so the newcomer's UI is right from the start
-            names = {participant: name for participant, name in others.items() if name is not None}
-            unnamed = [participant for participant, name in others.items() if name is None]
-            if unnamed:
-                names.update(await database_sync_to_async(participant_names)(unnamed))
-            for participant in sorted(others):
-                kind, _, pk = participant.partition(":")
-                await self.send_json({
-                    "type": "user_presence", "user_id": int(pk), "participant_type": kind,
-                    "username": names.get(participant, ""), "is_online": True, "timestamp": now_iso(),
-                })
-
-    async def _publish_presence(self, *, is_online: bool):
-        await realtime.publish_now([realtime.conversation_group(self.conversation_id)], {
-            "type": realtime.PRESENCE_CHANGED, "conversation_id": self.conversation_id,
-            "participant_type": "user", "participant_id": self.user.pk, "username": self.user.username,
-            "is_online": is_online, "timestamp": now_iso(), "sender_channel": self.channel_name,
-        })
+        others = await presence_events.presence_enter(self, self.conversation_id, name=self.user.username)
+        participants = parse_keys(others)  # who is already here, so the newcomer's UI is right from the start
+        names = {p: others[p.key] for p in participants if others[p.key] is not None}
+        unnamed = [p for p in participants if others[p.key] is None]
+        if unnamed:
+            names.update(await database_sync_to_async(participant_names)(unnamed))
+        for participant in participants:
+            await self.send_json(user_presence_frame(participant, names.get(participant, ""), is_online=True,
+                                                     timestamp=now_iso()))
 
     # --- inbound frames --------------------------------------------------------------------
     async def on_chat_message(self, frame):
@@ -230,11 +197,7 @@ class ChatConsumer(BaseConsumer):
         is_typing = frame.get("is_typing")
         if not isinstance(is_typing, bool):
             raise InvalidInput("is_typing must be true or false", field="is_typing")
-        await realtime.publish_now([realtime.conversation_group(self.conversation_id)], {
-            "type": realtime.TYPING, "conversation_id": self.conversation_id, "participant_type": "user",
-            "participant_id": self.user.pk, "username": self.user.username, "is_typing": is_typing,
-            "timestamp": now_iso(), "sender_channel": self.channel_name,
-        })
+        await presence_events.typing_publish(self, self.conversation_id, is_typing=is_typing)
 
     # --- events (frames encoded once per event for every socket of this dialect) -------------
     async def message_created(self, event):
@@ -259,11 +222,9 @@ class ChatConsumer(BaseConsumer):
     async def presence_changed(self, event):
         if event.get("sender_channel") == self.channel_name:
             return
-        await self.send_text(encoded_once(event, "chat.user_presence", lambda: {
-            "type": "user_presence", "user_id": event["participant_id"],
-            "participant_type": event.get("participant_type", "user"), "username": event.get("username", ""),
-            "is_online": event["is_online"], "timestamp": event.get("timestamp") or now_iso(),
-        }))
+        await self.send_text(encoded_once(event, "chat.user_presence", lambda: user_presence_frame(
+            Participant(event.get("participant_type", USER), event["participant_id"]), event.get("username", ""),
+            is_online=event["is_online"], timestamp=event.get("timestamp") or now_iso())))
 
     async def typing_changed(self, event):
         if not settings.FIKO_CHAT_TYPING or event.get("sender_channel") == self.channel_name:

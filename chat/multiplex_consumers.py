@@ -12,14 +12,13 @@ same event ``/ws/chat/`` renders as ``chat_message``.
 from fiko.db import database_sync_to_async
 
 from chat.uploads import thumbnail_url_for
-from conversations.models import ReadMarker
 from conversations.selectors import conversation_get_for_customer, conversation_get_for_user
 from conversations.services import conversation_mark_read, message_receive, message_send, message_render
-from fiko import presence, realtime
+from fiko import presence, presence_events, realtime
 from fiko.consumers import BaseConsumer, encoded_once
 from fiko.errors import ErrorCode, FikoError, InvalidInput
 from fiko.inputs import parse_id
-from fiko.timefmt import now_iso
+from fiko.participants import parse_keys
 from fiko.tokens import CUSTOMER, STAFF
 
 
@@ -52,21 +51,11 @@ def _send_as_customer(conversation, customer, data):
 
 
 class _ChatSocketConsumer(BaseConsumer):
-    participant_type: str  # "user" | "customer"
-
     async def connect(self):
         self.joined: dict[int, object] = {}  # chat id -> Conversation
         await self.accept()
-        await self.send_json({"type": "connected", "participant_type": self.participant_type,
-                              "participant_id": self.participant_id})
-
-    @property
-    def participant_id(self) -> int:
-        return (self.user or self.customer).pk
-
-    @property
-    def display_name(self) -> str:
-        return self.user.username if self.user else self.customer.display_name
+        await self.send_json({"type": "connected", "participant_type": self.participant.kind,
+                              "participant_id": self.participant.id})
 
     def uses_workspace(self, workspace_id: int) -> bool:
         """A membership removed elsewhere leaves this socket open while it has joined no chat
@@ -94,10 +83,7 @@ class _ChatSocketConsumer(BaseConsumer):
             # The group first, then presence: an event racing the join is not lost.
             await self.join_group(realtime.conversation_group(chat_id))
             self.joined[chat_id] = conversation
-            key = presence.conversation_key(chat_id)
-            self.presence_keys.append(key)
-            if await presence.enter(key, self.participant, self.channel_name):
-                await self.publish_presence(chat_id, is_online=True)
+            await presence_events.presence_enter(self, chat_id)
         online = await presence.online(presence.conversation_key(chat_id))
         await self.send_json({"type": "joined", "chat_id": chat_id,
                               "online_participants": _participants_wire(online)})
@@ -112,11 +98,7 @@ class _ChatSocketConsumer(BaseConsumer):
     async def leave_chat(self, chat_id: int):
         del self.joined[chat_id]
         await self.leave_group(realtime.conversation_group(chat_id))
-        key = presence.conversation_key(chat_id)
-        if key in self.presence_keys:
-            self.presence_keys.remove(key)
-        if await presence.leave(key, self.participant, self.channel_name):
-            await self.publish_presence(chat_id, is_online=False)
+        await presence_events.presence_leave(self, chat_id)
 
     async def before_disconnect(self):
         for chat_id in list(getattr(self, "joined", {})):
@@ -149,29 +131,16 @@ class _ChatSocketConsumer(BaseConsumer):
         is_typing = frame.get("is_typing", True)
         if not isinstance(is_typing, bool):
             raise InvalidInput("is_typing must be true or false")
-        await realtime.publish_now([realtime.conversation_group(conversation.pk)], {
-            "type": realtime.TYPING, "conversation_id": conversation.pk,
-            "participant_type": self.participant_type, "participant_id": self.participant_id,
-            "username": self.display_name, "is_typing": is_typing, "timestamp": now_iso(),
-            "sender_channel": self.channel_name,
-        })
+        await presence_events.typing_publish(self, conversation.pk, is_typing=is_typing)
 
     async def on_read_message(self, frame):
         conversation = self.joined_chat(frame)
         message_id = parse_id(frame.get("message_id"), "message_id")
         # The service publishes messages.read; read_receipt below renders it for everyone.
         await database_sync_to_async(conversation_mark_read)(
-            conversation=conversation, reader_type=self.participant_type, reader_id=self.participant_id,
+            conversation=conversation, reader_type=self.participant.kind, reader_id=self.participant.id,
             up_to_message_id=message_id,
         )
-
-    async def publish_presence(self, chat_id: int, *, is_online: bool):
-        await realtime.publish_now([realtime.conversation_group(chat_id)], {
-            "type": realtime.PRESENCE_CHANGED, "conversation_id": chat_id,
-            "participant_type": self.participant_type, "participant_id": self.participant_id,
-            "username": self.display_name, "is_online": is_online, "timestamp": now_iso(),
-            "sender_channel": self.channel_name,
-        })
 
     # --- events (every type that reaches a conversation group) ---------------------------
     def _renders(self, event) -> bool:
@@ -214,17 +183,11 @@ class _ChatSocketConsumer(BaseConsumer):
 
 
 def _participants_wire(online: set[str]) -> list[dict]:
-    result = []
-    for item in sorted(online):
-        kind, _, pk = item.partition(":")
-        if pk.isdigit():
-            result.append({"participant_type": kind, "participant_id": int(pk)})
-    return result
+    return [{"participant_type": p.kind, "participant_id": p.id} for p in parse_keys(online)]
 
 
 class StaffChatSocketConsumer(_ChatSocketConsumer):
     principal_kind = STAFF
-    participant_type = ReadMarker.ReaderType.USER.value
 
     async def find_chat(self, chat_id):
         return await database_sync_to_async(conversation_get_for_user)(user=self.user, conversation_id=chat_id)
@@ -236,7 +199,6 @@ class StaffChatSocketConsumer(_ChatSocketConsumer):
 
 class CustomerChatSocketConsumer(_ChatSocketConsumer):
     principal_kind = CUSTOMER
-    participant_type = ReadMarker.ReaderType.CUSTOMER.value
 
     async def find_chat(self, chat_id):
         return await database_sync_to_async(conversation_get_for_customer)(customer=self.customer, conversation_id=chat_id)

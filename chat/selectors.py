@@ -3,20 +3,21 @@
 A chat's participants are the customer plus the staff who take part in it: the assignee and
 every staff member who wrote in it. They are derived from rows that exist anyway (no
 participant table to keep in sync), in a constant number of queries for any number of chats.
+Also the names the chat sockets' presence frames show (``participant_names``).
 """
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.db.models import F, Min
 
 from conversations.models import Conversation, Message, Status
 from conversations.selectors import messages_for_wire, read_markers_for
+from customers.models import Customer
 from customers.selectors import user_workspaces
 from fiko import presence
 from fiko.pagination import PageRequest
-
-USER = "user"
-CUSTOMER = "customer"
+from fiko.participants import CUSTOMER, KINDS, USER, Participant, parse_keys
 
 
 @dataclass
@@ -123,10 +124,22 @@ def _participants(conversation: Conversation, writers: list[dict]) -> list[dict]
 
 def _online_ids(online: set[str]) -> list[int]:
     """``["user:5", "customer:9"]`` -> ``[5, 9]`` (staff first), as seed 004 shows them."""
-    ids = []
-    for kind in (USER, CUSTOMER):
-        ids += sorted(int(p.split(":", 1)[1]) for p in online if p.startswith(f"{kind}:") and p.split(":", 1)[1].isdigit())
-    return ids
+    return [p.id for p in sorted(parse_keys(online), key=lambda p: (KINDS.index(p.kind), p.id))]
+
+
+def participant_names(participants: list[Participant]) -> dict[Participant, str]:
+    """What presence frames call each participant (a user's username, a customer's display
+    name), one query per kind: for those whose name presence does not hold."""
+    user_ids = [p.id for p in participants if p.kind == USER]
+    customer_ids = [p.id for p in participants if p.kind == CUSTOMER]
+    names = {}
+    if user_ids:
+        for pk, username in get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"):
+            names[Participant(USER, pk)] = username
+    if customer_ids:
+        for customer in Customer.objects.filter(pk__in=customer_ids):
+            names[Participant(CUSTOMER, customer.pk)] = customer.display_name
+    return names
 
 
 # --- messages ---------------------------------------------------------------------------------

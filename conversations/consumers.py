@@ -6,10 +6,8 @@ Out: ``conversations_list``, ``filter_options``; pushed for the user's workspace
 ``new_customer_message`` (a customer wrote), ``conversation_updated`` (a staff message, status,
 priority, assignee, unread count), ``conversation_created``.
 """
-from fiko.db import database_sync_to_async
-
 from fiko.consumers import encoded_once
-from fiko.list_consumers import WorkspaceListConsumer
+from fiko.list_consumers import WorkspaceList, WorkspaceListConsumer
 from fiko.timefmt import now_iso
 
 from .models import Message
@@ -17,36 +15,11 @@ from .selectors import conversation_filter_options, conversation_page
 from .serializers import ConversationSerializer
 
 
-def conversations_list_frame(*, user, filters: dict, workspace_ids=None) -> dict:
-    """One page of the user's conversations (of ``workspace_ids`` if the caller holds them), in a
-    constant number of queries; ``count`` is capped as SPEC says (``pagination.count_capped``)."""
-    result, page = conversation_page(user=user, filters=filters, workspace_ids=workspace_ids)
-    return {
-        "type": "conversations_list",
-        "conversations": ConversationSerializer(result.rows, many=True).data,
-        "count": result.total,
-        "filters": filters,
-        "pagination": page.describe(result),
-        "timestamp": now_iso(),
-    }
-
-
 class ConversationListConsumer(WorkspaceListConsumer):
-    def build_list_frame(self, filters):
-        return conversations_list_frame(user=self.user, filters=filters, workspace_ids=self.workspace_ids)
-
-    async def on_get_conversations(self, frame):
-        await self.send_list(frame.get("filters"))
-
-    async def on_filter_conversations(self, frame):
-        await self.send_list(frame.get("filters"))
-
-    async def on_refresh_conversations(self, frame):
-        await self.send_list_again()
-
-    async def on_get_conversation_filter_options(self, frame):
-        options = await database_sync_to_async(conversation_filter_options)(user=self.user)
-        await self.send_json({"type": "filter_options", "options": options, "timestamp": now_iso()})
+    listing = WorkspaceList("conversations", conversation_page, ConversationSerializer, conversation_filter_options)
+    on_get_conversations = on_filter_conversations = WorkspaceListConsumer.answer_list
+    on_refresh_conversations = WorkspaceListConsumer.answer_refresh
+    on_get_conversation_filter_options = WorkspaceListConsumer.answer_filter_options
 
     # --- events ----------------------------------------------------------------------------
     async def message_created(self, event):
@@ -79,3 +52,6 @@ class ConversationListConsumer(WorkspaceListConsumer):
             "conversation": event["conversation"],
             "timestamp": event.get("timestamp") or now_iso(),
         }))
+
+
+conversations_list_frame = ConversationListConsumer.listing.frame  # a page as the socket sends it, without a socket

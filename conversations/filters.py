@@ -10,7 +10,8 @@ from django.db.models import Exists, OuterRef, Q
 
 from customers.models import Customer, Source
 from fiko.errors import InvalidInput
-from fiko.filtering import IdField, IdFilter, ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter, id_in
+from fiko.filtering import (ChoiceOrAllFilter, IdField, IdFilter, ListFilter, MomentFilter, StrictOrderingFilter,
+                            TriStateFilter, id_in)
 from fiko.inputs import parse_int
 from fiko.search_normalize import search_words, variant_pattern
 
@@ -19,7 +20,7 @@ from .models import Conversation, Message, Priority, Status
 # v1 (seeds 002/003) status names, accepted as filters: they all mean "open".
 STATUS_ALIASES = {"active": "open", "support_active": "open", "marketing_active": "open"}
 STATUS_CHOICES = [(s, s) for s in Status.values] + [(a, a) for a in STATUS_ALIASES] + [("all", "all")]
-SOURCE_CHOICES = [(s, s) for s in Source.values] + [("all", "all")]
+SOURCE_CHOICES = [(s, s) for s in Source.values] + [("all", "all")]  # customers.filters filters by it too
 PRIORITY_NAMES = {p.label: p.value for p in Priority}
 ORDER_FIELDS = (
     ("last_message_at", "last_message_at"),
@@ -196,7 +197,7 @@ def _probe(word: str) -> set[int] | None:
 class ConversationFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", max_length=200)
     status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_status")
-    source = django_filters.ChoiceFilter(choices=SOURCE_CHOICES, method="filter_source")
+    source = ChoiceOrAllFilter(field_name="source", choices=SOURCE_CHOICES)
     priority = PriorityFilter(field_name="priority")
     unread_only = _UnreadOnlyFilter()
     tags = ListFilter(method="filter_tags")
@@ -208,7 +209,6 @@ class ConversationFilter(django_filters.FilterSet):
     order_by = StrictOrderingFilter(fields=ORDER_FIELDS, tiebreaks={"last_message_at": "updated_at"})
 
     status.allowed_description = ", ".join(c for c, _ in STATUS_CHOICES)
-    source.allowed_description = ", ".join(c for c, _ in SOURCE_CHOICES)
 
     class Meta:
         model = Conversation
@@ -228,9 +228,6 @@ class ConversationFilter(django_filters.FilterSet):
         if value in ("", "all"):
             return queryset
         return queryset.filter(status=STATUS_ALIASES.get(value, value))
-
-    def filter_source(self, queryset, name, value):
-        return queryset if value in ("", "all") else queryset.filter(source=value)
 
     def filter_tags(self, queryset, name, value):
         if not value:

@@ -3,14 +3,14 @@ import functools
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.query import ModelIterable
 
-from customers.selectors import customer_count_annotations, user_workspaces
+from customers.selectors import customer_count_annotations, tag_options, user_workspaces
 from fiko.compiled_sql import CompiledQuery
-from fiko.filtering import apply_filterset
+from fiko.filtering import apply_filterset, order_by_values
 from fiko.inputs import id_or_none
-from fiko.pagination import Page, PageRequest, fetch_page, parse_page_request
+from fiko.pagination import MAX_PAGE_SIZE, Page, PageRequest, fetch_filtered_page
 from workspaces.selectors import workspace_ids_for_user
 
 from .filters import (ORDER_FIELDS, PRIORITY_NAMES, SOURCE_CHOICES, STATUS_CHOICES, ConversationFilter,
@@ -135,10 +135,8 @@ def conversation_list_counted(*, user, filters=None, request=None, workspace_ids
 
 
 def conversation_page(*, user, filters=None, workspace_ids=None) -> tuple[Page, PageRequest]:
-    filters = filters or {}
-    page = parse_page_request(filters)
-    queryset, counter = conversation_list_counted(user=user, filters=filters, workspace_ids=workspace_ids)
-    return fetch_page(queryset, page, counter=counter), page
+    return fetch_filtered_page(filters, lambda filters: conversation_list_counted(
+        user=user, filters=filters, workspace_ids=workspace_ids))
 
 
 def conversation_get_for_user(*, user, conversation_id) -> Conversation | None:
@@ -186,24 +184,19 @@ def conversation_for_wire(conversation_id: int) -> Conversation:
 
 
 def conversation_filter_options(*, user) -> dict:
-    from customers.selectors import tag_list
-
-    order_by = []
-    for name, _ in ORDER_FIELDS:
-        order_by += [name, f"-{name}"]
     return {
         "statuses": [value for value, _ in STATUS_CHOICES],
         "sources": [value for value, _ in SOURCE_CHOICES],
         "priorities": list(PRIORITY_NAMES),
-        "tags": list(tag_list(user=user).annotate(count=Count("customers", distinct=True)).values("id", "name", "color", "count")),
+        "tags": tag_options(user=user),
         "assignees": list(
             get_user_model().objects.filter(memberships__workspace_id__in=user_workspaces(user))
             .distinct().order_by("username").values("id", "username")
         ),
-        "order_by": order_by,
+        "order_by": order_by_values(ORDER_FIELDS),
         "unread_only": ["true", "false"],
         "is_archived": ["true", "false", "all"],
-        "max_page_size": 100,
+        "max_page_size": MAX_PAGE_SIZE,
     }
 
 

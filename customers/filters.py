@@ -3,14 +3,14 @@ Used only through customers.selectors (REST and the /ws/customers/ socket alike)
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 
-from conversations.filters import STATUS_ALIASES, STATUS_CHOICES
+from conversations.filters import SOURCE_CHOICES, STATUS_ALIASES, STATUS_CHOICES
 from conversations.models import Conversation
-from fiko.filtering import (IntListFilter, ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter)
+from fiko.filtering import (ChoiceOrAllFilter, IntListFilter, ListFilter, MomentFilter, StrictOrderingFilter,
+                            TriStateFilter)
 from fiko.search_normalize import search_words
 
-from .models import Customer, Source
+from .models import Customer
 
-SOURCE_CHOICES = [(s, s) for s in Source.values] + [("all", "all")]
 ORDER_FIELDS = (
     ("created_at", "created_at"),
     ("updated_at", "updated_at"),
@@ -39,7 +39,7 @@ class CustomerFilter(django_filters.FilterSet):
     has_email = _HasValueFilter(field_name="email")
     has_phone = _HasValueFilter(field_name="phone")
     has_unread = _HasUnreadFilter()
-    source = django_filters.ChoiceFilter(choices=SOURCE_CHOICES, method="filter_source")
+    source = ChoiceOrAllFilter(field_name="source", choices=SOURCE_CHOICES)
     tags = ListFilter(method="filter_tags")
     tag_ids = IntListFilter(method="filter_tag_ids")
     conversation_status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_conversation_status")
@@ -49,7 +49,6 @@ class CustomerFilter(django_filters.FilterSet):
     last_activity_to = MomentFilter(field_name="last_activity_at", end=True)
     order_by = StrictOrderingFilter(fields=ORDER_FIELDS, tiebreaks={"last_activity_at": "created_at"})
 
-    source.allowed_description = ", ".join(c for c, _ in SOURCE_CHOICES)
     conversation_status.allowed_description = ", ".join(c for c, _ in STATUS_CHOICES)
 
     class Meta:
@@ -60,9 +59,6 @@ class CustomerFilter(django_filters.FilterSet):
         for word in search_words(value):
             queryset = queryset.filter(search_text__contains=word)
         return queryset
-
-    def filter_source(self, queryset, name, value):
-        return queryset if value in ("", "all") else queryset.filter(source=value)
 
     def filter_tags(self, queryset, name, value):
         if not value:

@@ -5,9 +5,9 @@ from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Sum, Va
 from django.db.models.functions import Coalesce
 
 from conversations.models import Conversation
-from fiko.filtering import apply_filterset
+from fiko.filtering import apply_filterset, order_by_values
 from fiko.inputs import id_or_none
-from fiko.pagination import Page, PageRequest, fetch_page, parse_page_request
+from fiko.pagination import MAX_PAGE_SIZE, Page, PageRequest, fetch_filtered_page
 from workspaces.models import Membership
 from workspaces.selectors import workspace_ids_for_user
 
@@ -54,9 +54,8 @@ def customer_list(*, user, filters=None, request=None, workspace_ids=None):
 
 
 def customer_page(*, user, filters=None, workspace_ids=None) -> tuple[Page, PageRequest]:
-    filters = filters or {}
-    page = parse_page_request(filters)
-    return fetch_page(customer_list(user=user, filters=filters, workspace_ids=workspace_ids), page), page
+    return fetch_filtered_page(filters, lambda filters: (
+        customer_list(user=user, filters=filters, workspace_ids=workspace_ids), None))
 
 
 def customer_get_for_user(*, user, customer_id) -> Customer | None:
@@ -76,22 +75,22 @@ def tag_list(*, user):
     return Tag.objects.filter(workspace_id__in=user_workspaces(user)).order_by("name")
 
 
+def tag_options(*, user) -> list[dict]:
+    """The user's tags for filter options: ``{id, name, color, count}`` (its customers)."""
+    return list(tag_list(user=user).annotate(count=Count("customers", distinct=True))
+                .values("id", "name", "color", "count"))
+
+
 def customer_filter_options(*, user) -> dict:
     from conversations.filters import STATUS_CHOICES
 
-    tags = (
-        tag_list(user=user).annotate(count=Count("customers", distinct=True)).values("id", "name", "color", "count")
-    )
-    order_by = []
-    for name, _ in ORDER_FIELDS:
-        order_by += [name, f"-{name}"]
     return {
         "sources": [value for value, _ in SOURCE_CHOICES],
-        "tags": list(tags),
-        "order_by": order_by,
+        "tags": tag_options(user=user),
+        "order_by": order_by_values(ORDER_FIELDS),
         "conversation_statuses": [value for value, _ in STATUS_CHOICES],
         "has_email": ["true", "false", "all"],
         "has_phone": ["true", "false", "all"],
         "has_unread": ["true", "false", "all"],
-        "max_page_size": 100,
+        "max_page_size": MAX_PAGE_SIZE,
     }

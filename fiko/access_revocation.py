@@ -17,11 +17,12 @@ from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 
 from fiko import realtime
+from fiko.participants import CUSTOMER, USER, Participant
 
 
-def _revoke(participant: str, workspace_id: int | None = None) -> None:
+def _revoke(participant: Participant, workspace_id: int | None = None) -> None:
     realtime.publish_on_commit([realtime.principal_group(participant)], {
-        "type": realtime.ACCESS_REVOKED, "participant": participant, "workspace_id": workspace_id,
+        "type": realtime.ACCESS_REVOKED, "participant": participant.key, "workspace_id": workspace_id,
     })
 
 
@@ -30,19 +31,19 @@ def _user_saved(sender, instance, created, update_fields=None, **kwargs):
         return
     if update_fields is not None and "is_active" not in update_fields:
         return  # e.g. last_login of an already inactive user: nothing changed
-    _revoke(f"user:{instance.pk}")
+    _revoke(Participant(USER, instance.pk))
 
 
 def _user_deleted(sender, instance, **kwargs):
-    _revoke(f"user:{instance.pk}")
+    _revoke(Participant(USER, instance.pk))
 
 
 def _membership_deleted(sender, instance, **kwargs):
-    _revoke(f"user:{instance.user_id}", instance.workspace_id)
+    _revoke(Participant(USER, instance.user_id), instance.workspace_id)
 
 
 def _customer_deleted(sender, instance, **kwargs):
-    _revoke(f"customer:{instance.pk}")
+    _revoke(Participant(CUSTOMER, instance.pk))
 
 
 def connect_signals() -> None:

@@ -36,6 +36,7 @@ from fiko.errors import CloseCode, ErrorCode, FikoError
 from fiko.fanout import FanoutUnavailable
 from fiko.inputs import InvalidJSON, describe, loads_json
 from fiko.outage import is_outage
+from fiko.participants import Participant
 from fiko.rate_limit import TokenBucket
 from fiko.timefmt import now_iso
 from fiko.tokens import STAFF, InvalidCredentials, principal_from_access_token
@@ -122,7 +123,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             reason = self.scope.get("auth_error") or f"A {self.principal_kind} token is required"
             return await self.reject(CloseCode.POLICY_VIOLATION, reason, ErrorCode.FORBIDDEN)
         self.user, self.customer = self.principal.user, self.principal.customer
-        self.participant = f"user:{self.user.pk}" if self.user else f"customer:{self.customer.pk}"
+        self.participant = Participant.of(user=self.user, customer=self.customer)
         self.expires_at = self.principal.expires_at
         try:
             # Before access is checked, so a revocation committed meanwhile is heard.
@@ -144,13 +145,18 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             if self._outbox:
                 self._writer = asyncio.get_running_loop().create_task(self._drain_outbox())
 
+    @property
+    def display_name(self) -> str:
+        """How others see this socket's principal (presence, typing)."""
+        return self.user.username if self.user else self.customer.display_name
+
     async def accept(self, subprotocol=None, headers=None):
         await super().accept(subprotocol=subprotocol or self.scope.get("accept_subprotocol"), headers=headers)
         self.accepted = True
         if getattr(self, "user", None) or getattr(self, "customer", None):
             if self.expires_at:
                 self._expire_at(self.expires_at)
-            presence.keep_alive(self.channel_name, self.presence_keys, self.participant, self._is_live)
+            presence.keep_alive(self.channel_name, self.presence_keys, self.participant.key, self._is_live)
 
     async def reject(self, code: int, text: str, error_code: ErrorCode = ErrorCode.NOT_FOUND):
         """Accept, say why in an error frame, close with ``code`` (browsers only see codes
@@ -385,9 +391,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         except InvalidCredentials:
             raise FikoError(ErrorCode.FORBIDDEN, "Invalid or expired token")
         same = principal.kind == self.principal.kind and (
-            (principal.user and self.user and principal.user.pk == self.user.pk)
-            or (principal.customer and self.customer and principal.customer.pk == self.customer.pk)
-        )
+            Participant.of(user=principal.user, customer=principal.customer) == self.participant)
         if not same:
             raise FikoError(ErrorCode.FORBIDDEN, "Token belongs to someone else")
         self.principal, self.expires_at = principal, principal.expires_at

@@ -6,6 +6,7 @@ lists may be JSON arrays, repeated query parameters or comma-separated strings.
 """
 import django_filters
 from django import forms
+from django_filters.constants import EMPTY_VALUES
 from django.db import connection
 from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
@@ -158,6 +159,17 @@ class TriStateFilter(django_filters.ChoiceFilter):
         return queryset.filter(**{self.field_name: flag})
 
 
+class ChoiceOrAllFilter(django_filters.ChoiceFilter):
+    """Exactly one of ``choices`` on ``field_name``; ``all`` and empty mean no filter."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.allowed_description = ", ".join(choice for choice, _ in self.extra["choices"])
+
+    def filter(self, qs, value):
+        return qs if value in EMPTY_VALUES or value == "all" else qs.filter(**{self.field_name: value})
+
+
 class MomentField(forms.CharField):
     def __init__(self, *args, end=False, **kwargs):
         self.end = end
@@ -192,6 +204,12 @@ class MomentFilter(django_filters.Filter):
         else:
             lookup = "gte"
         return qs.filter(**{f"{self.field_name}__{lookup}": moment})
+
+
+def order_by_values(fields) -> list[str]:
+    """Every ``order_by`` value a StrictOrderingFilter of ``fields`` accepts, each ascending then
+    descending (for filter options)."""
+    return [value for name, _ in fields for value in (name, f"-{name}")]
 
 
 class StrictOrderingFilter(django_filters.OrderingFilter):

@@ -85,6 +85,15 @@ def fetch_page(queryset, request: PageRequest, counter=None) -> Page:
     return Page(rows, total, has_more, capped)
 
 
+def fetch_filtered_page(filters: dict | None, listing) -> tuple[Page, PageRequest]:
+    """The page ``filters`` ask for (checked before the filters themselves) of ``listing(filters)``,
+    which answers (the filtered, ordered queryset, its ``counter`` for fetch_page or None)."""
+    filters = filters or {}
+    page = parse_page_request(filters)
+    queryset, counter = listing(filters)
+    return fetch_page(queryset, page, counter=counter), page
+
+
 def _int(params: dict, name: str, default: int, minimum: int, maximum: int) -> int:
     raw = params.get(name)
     if raw is None or raw == "":

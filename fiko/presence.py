@@ -1,8 +1,8 @@
 """Who is online, per workspace and per conversation.
 
-Each open socket registers ``participant`` ("user:5", "customer:9") under a key
-("workspace:1", "conversation:7") with a deadline ``PRESENCE_TTL`` seconds ahead and renews it
-every ``HEARTBEAT_SECONDS`` while it lives (all of a process's sockets together: see
+Each open socket registers ``participant`` (its fiko.participants key: "user:5", "customer:9")
+under a key ("workspace:1", "conversation:7") with a deadline ``PRESENCE_TTL`` seconds ahead and
+renews it every ``HEARTBEAT_SECONDS`` while it lives (all of a process's sockets together: see
 ``keep_alive``). A participant is online while any of its sockets'
 deadlines is in the future, so a process that dies without saying goodbye drops out within
 ``PRESENCE_TTL`` seconds.

@@ -41,10 +41,9 @@ def workspace_group(workspace_id: int) -> str:
     return f"workspace.{int(workspace_id)}"
 
 
-def principal_group(participant: str) -> str:
-    """Every socket of one principal (``user:N`` or ``customer:N``), on every process."""
-    kind, _, pk = participant.partition(":")
-    return f"principal.{kind}.{int(pk)}"
+def principal_group(participant) -> str:
+    """Every socket of one principal (a fiko.participants.Participant), on every process."""
+    return f"principal.{participant.kind}.{int(participant.id)}"
 
 
 def _publish(groups: list[str], event: dict) -> None:

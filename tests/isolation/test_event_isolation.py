@@ -19,6 +19,7 @@ from django.test import Client
 
 from conversations.services import message_edit_from_platform
 from fiko import realtime
+from fiko.participants import USER, Participant
 from tests.isolation import catalog, report
 from tests.isolation.sock import Sock
 from tests.isolation.world import PASSWORD, leaks
@@ -128,7 +129,7 @@ async def test_event_isolation_matrix(world, settings, listen):
 
     a_groups = [realtime.workspace_group(w.a.pk)] + [
         realtime.conversation_group(c.pk) for key, c in w.conversations.items() if key != "b_web"] + [
-        realtime.principal_group(f"user:{w.users['a_agent'].pk}")]
+        realtime.principal_group(Participant(USER, w.users['a_agent'].pk))]
     listener = await asyncio.get_running_loop().run_in_executor(None, listen, a_groups)
 
     def own_conversation(actor):
