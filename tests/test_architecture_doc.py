@@ -21,7 +21,7 @@ DOC = BASE / "docs" / "architecture.md"
 # Named by the page before they exist: a change being built elsewhere (the platform adapter
 # registry of issue 14). Once a path here exists, take it out: from then on it is checked like
 # every other one.
-NOT_YET_BUILT = {"integrations/platforms.py"}
+NOT_YET_BUILT: set[str] = set()
 
 FILE_IN_TEXT = re.compile(r"(?<![\w/.*<>-])((?:[a-z_][a-z0-9_]*/)+[a-z_][a-z0-9_]*\.(?:py|md|json|sh))\b")
 DOTTED = re.compile(r"[a-z_][a-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
