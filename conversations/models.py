@@ -44,6 +44,11 @@ class Conversation(models.Model):
     )
     unread_count = models.PositiveIntegerField(default=0)  # customer messages staff has not read
     customer_unread_count = models.PositiveIntegerField(default=0)  # staff messages the customer has not read
+    # Derived, for search: the distinct normalized words of its messages that are not deleted
+    # (fiko.search_normalize.words_added), so a search reads one trigram-indexed column of the
+    # conversation instead of its messages. The store appends under the row lock; an edit or
+    # deletion rebuilds it (conversation_refresh_message_words).
+    message_words = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         constraints = [

@@ -5,7 +5,7 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subque
 from django.db.models.query import ModelIterable
 
 from customers.selectors import customer_count_annotations, user_workspaces
-from fiko.filtering import apply_filterset
+from fiko.filtering import UserRequest, apply_filterset
 from fiko.inputs import id_or_none
 from fiko.pagination import Page, PageRequest, fetch_page, parse_page_request
 from workspaces.selectors import workspace_ids_for_user
@@ -70,15 +70,8 @@ def conversation_list(*, user, filters=None, request=None, workspace_ids=None):
     queryset = conversations_for_wire(Conversation.objects.filter(workspace_id__in=list(workspace_ids)))
     queryset = queryset.order_by(F("last_message_at").desc(nulls_last=True), "-updated_at", "-id")
     if request is None and user is not None:
-        request = _UserRequest(user)
+        request = UserRequest(user)
     return apply_filterset(ConversationFilter, filters or {}, queryset, request=request)
-
-
-class _UserRequest:
-    """What ConversationFilter needs of a request (``assignee=me``) when called from a socket."""
-
-    def __init__(self, user):
-        self.user = user
 
 
 def conversation_list_counted(*, user, filters=None, request=None, workspace_ids=None):

@@ -5,10 +5,12 @@ from django.db.models import Exists, OuterRef, Q
 
 from conversations.filters import STATUS_ALIASES, STATUS_CHOICES
 from conversations.models import Conversation
-from fiko.filtering import (IntListFilter, ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter)
+from fiko.filtering import (IntListFilter, ListFilter, MomentFilter, StrictOrderingFilter, TriStateFilter,
+                            request_user)
 from fiko.search_normalize import search_words
 
 from .models import Customer, Source
+from .tag_names import tag_ids_named
 
 SOURCE_CHOICES = [(s, s) for s in Source.values] + [("all", "all")]
 ORDER_FIELDS = (
@@ -67,7 +69,7 @@ class CustomerFilter(django_filters.FilterSet):
     def filter_tags(self, queryset, name, value):
         if not value:
             return queryset
-        return queryset.filter(Exists(Customer.tags.through.objects.filter(customer=OuterRef("pk"), tag__name__in=value)))
+        return self.filter_tag_ids(queryset, name, tag_ids_named(value, request_user(self)) or [0])
 
     def filter_tag_ids(self, queryset, name, value):
         if not value:
