@@ -72,6 +72,10 @@ class Conversation(models.Model):
             models.Index(fields=["workspace", "unread_count", "id"], name="conv_ws_unread_count"),
             models.Index(fields=["workspace", "status", "id"], name="conv_ws_status_order"),
             models.Index(fields=["customer"], condition=Q(unread_count__gt=0), name="conv_customer_unread"),
+            # Counts read these index-only: a customer's conversations in a status
+            # (conversation_status), a workspace's conversations of given customers (tags, search).
+            models.Index(fields=["customer", "status"], name="conv_customer_status"),
+            models.Index(fields=["workspace", "customer", "id"], name="conv_ws_customer"),
         ]
 
     def __str__(self):
