@@ -76,7 +76,8 @@ def conversation_list(*, user, filters=None, request=None, workspace_ids=None):
 
 def conversation_list_counted(*, user, filters=None, request=None, workspace_ids=None):
     """(conversation_list, its counter for fetch_page or None): a search with a common word is
-    counted through that word's messages (common_word_count), not by walking the list."""
+    counted through that word's conversation column and customers (common_word_count), not by
+    walking the list."""
     with remembered_probes() as probes:
         queryset = conversation_list(user=user, filters=filters, request=request, workspace_ids=workspace_ids)
     common = [word for word, ids in probes.items() if ids is None and len(word) >= 3]
