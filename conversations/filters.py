@@ -9,13 +9,14 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 
 from customers.models import Customer, Source
+from customers.tag_names import tag_ids_named
 from fiko.errors import InvalidInput
 from fiko.filtering import (ChoiceOrAllFilter, IdField, IdFilter, ListFilter, MomentFilter, StrictOrderingFilter,
-                            TriStateFilter, id_in)
+                            TriStateFilter, id_in, request_user)
 from fiko.inputs import parse_int
 from fiko.search_normalize import search_words, variant_pattern
 
-from .models import Conversation, Message, Priority, Status
+from .models import Conversation, Priority, Status
 
 # v1 (seeds 002/003) status names, accepted as filters: they all mean "open".
 STATUS_ALIASES = {"active": "open", "support_active": "open", "marketing_active": "open"}
@@ -117,19 +118,27 @@ def remembered_probes():
 
 
 def _word_matches(word):
-    pattern = variant_pattern(word)  # content and titles are stored as written
-    # The second, redundant correlation (>=) keeps PostgreSQL from turning the EXISTS into a
-    # hashed set of every matching message (it would build it whole for a page of 50 rows).
-    in_messages = Exists(Message.objects.filter(conversation=OuterRef("pk"), conversation_id__gte=OuterRef("pk"),
-                                                is_deleted=False, content__iregex=pattern))
-    in_customers = Customer.objects.filter(search_text__contains=word).values("id")  # semi-join, trigram index
-    return Q(customer_id__in=in_customers) | Q(title__iregex=pattern) | in_messages
+    """``word`` in the conversation's messages (``message_words``, normalized as the word is),
+    its title (stored as written: the variant regex) or its customer (``search_text``; the
+    customer row is already joined for the wire, so this is a plain condition on the row)."""
+    return (Q(message_words__contains=word) | Q(title__iregex=variant_pattern(word))
+            | Q(customer__search_text__contains=word))
+
+
+def _search_sides(word):
+    """The two trigram-indexed reads of a word, unordered: conversations whose messages or
+    title have it (one BitmapOr of conv_message_words_trgm and conv_title_trgm), customers
+    whose search_text has it."""
+    in_conversations = Q(message_words__contains=word) | Q(title__iregex=variant_pattern(word))
+    return (Conversation.objects.filter(in_conversations).order_by().values_list("id", flat=True),
+            Customer.objects.filter(search_text__contains=word).order_by().values_list("id", flat=True))
 
 
 def search_probe(word: str) -> set[int] | None:
     """The ids of every conversation (of any workspace: the list query keeps its own tenancy)
     that ``word`` matches, when there are few: at most SEARCH_PROBE rows from each side
-    (messages, titles, customers), each read through its trigram index. None when a side has
+    (conversations by their messages and titles, customers), each read through its trigram
+    indexes. None when a side has
     more (a common word), when the word is too short for trigrams, or off PostgreSQL."""
     memo = _PROBES.get()
     if memo is not None and word in memo:
@@ -140,58 +149,42 @@ def search_probe(word: str) -> set[int] | None:
     return found
 
 
-def common_word_count(queryset, word: str, cap: int) -> tuple[int, bool] | None:
-    """The capped count of a search list whose ``word`` is common, without walking the list:
-    the candidates are the conversations of at most 4 x (cap + 1) matches from each side
-    (messages, titles, customers; trigram indexes, no sort). When no side was cut short they
-    are every conversation the word matches, and the list's rows among them are the exact
-    count; otherwise those rows are a lower bound, enough past the cap. None when neither
-    answers (the caller counts by walking). ``queryset``: the list without this word's condition
-    (or with it: the same rows, slower)."""
-    pattern, bound = variant_pattern(word), 4 * (cap + 1)
-    sides = (
-        Message.objects.filter(content__iregex=pattern, is_deleted=False).values_list("conversation_id", flat=True),
-        Conversation.objects.filter(title__iregex=pattern).values_list("id", flat=True),
-        Customer.objects.filter(search_text__contains=word).values_list("id", flat=True),
-    )
-    candidates, complete = set(), True
-    for side in sides:
-        rows = list(side.order_by()[:bound])
-        complete = complete and len(rows) < bound
-        if side.model is Customer:
-            rows = Conversation.objects.filter(id_in(rows, "customer_id")).order_by().values_list("id", flat=True)
-        candidates.update(rows)
-    found = queryset.filter(id_in(candidates)).order_by().values("pk")[: cap + 1].count()
-    if found > cap:
+def common_word_count(queryset, word: str, cap: int) -> tuple[int, bool]:
+    """The capped count of a search list whose ``word`` is common, without id lists: the list's
+    rows whose messages or title have the word (A: one column of the row, so a dense word
+    stops at the cap after a short read); when that is within the cap, the rows whose customer
+    has it (B: customers through the trigram index, joined to the list through its
+    (workspace, customer) index), plus, if A had any, the rows of A that B does not hold.
+    ``queryset``: the list without this word's condition (or with it: the same rows)."""
+    def capped(rows, limit):
+        return rows.order_by().values("pk")[:limit].count()
+
+    in_conversations = Q(message_words__contains=word) | Q(title__iregex=variant_pattern(word))
+    by_customer = Q(customer__search_text__contains=word)
+    in_a = capped(queryset.filter(in_conversations), cap + 1)
+    if in_a > cap:
         return cap, True
-    return (found, False) if complete else None
+    found = capped(queryset.filter(by_customer), cap + 1)
+    if in_a and found <= cap:
+        found += capped(queryset.filter(in_conversations).exclude(by_customer), cap + 1 - found)
+    return min(found, cap), found > cap
 
 
 def _probe(word: str) -> set[int] | None:
     if connection.vendor != "postgresql" or len(word) < 3:
         return None
-    pattern = variant_pattern(word)
-    sides = (
-        Message.objects.filter(content__iregex=pattern, is_deleted=False).values_list("conversation_id", flat=True),
-        Conversation.objects.filter(title__iregex=pattern).values_list("id", flat=True),
-        Customer.objects.filter(search_text__contains=word).values_list("id", flat=True),
-    )
-    found: set[int] | None = set()
-    customers = []
-    for side in sides:  # every side is always read: the number of queries does not depend on the data
-        rows = list(side.order_by()[: SEARCH_PROBE + 1])
-        if len(rows) > SEARCH_PROBE:
-            found = None
-        elif found is not None and side.model is Customer:
-            customers = rows
-        elif found is not None:
-            found |= set(rows)
+    in_conversations, in_customers = _search_sides(word)
+    # every side is always read: the number of queries does not depend on the data
+    found = list(in_conversations[: SEARCH_PROBE + 1])
+    customers = list(in_customers[: SEARCH_PROBE + 1])
+    if len(found) > SEARCH_PROBE or len(customers) > SEARCH_PROBE:
+        customers, found = [], None
     # the conversations of the matching customers (by the customer_id index)
     by_customer = Conversation.objects.filter(customer_id__in=customers).order_by().values_list("id", flat=True)
     rows = list(by_customer[: SEARCH_PROBE + 1]) if found is not None else []
-    if len(rows) > SEARCH_PROBE:
+    if found is None or len(rows) > SEARCH_PROBE:
         return None
-    return None if found is None else found | set(rows)
+    return set(found) | set(rows)
 
 
 class ConversationFilter(django_filters.FilterSet):
@@ -215,10 +208,11 @@ class ConversationFilter(django_filters.FilterSet):
         fields = []
 
     def filter_search(self, queryset, name, value):
-        """Every word must match the customer, the title or a message. On PostgreSQL each word
-        is first probed through the trigram indexes (search_probe): a rare word becomes the
-        exact set of its conversation ids; a common one stays a condition checked while the
-        list is read in display order (dense matches: a page is found within a few rows)."""
+        """Every word must match the customer, the title or a message (``message_words``). On
+        PostgreSQL each word is first probed through the trigram indexes (search_probe): a rare
+        word becomes the exact set of its conversation ids; a common one stays a condition on
+        the row, checked while the list is read in display order (dense matches: a page is found
+        within a few rows)."""
         for word in search_words(value):
             ids = search_probe(word)
             queryset = queryset.filter(_word_matches(word) if ids is None else id_in(ids))
@@ -232,6 +226,7 @@ class ConversationFilter(django_filters.FilterSet):
     def filter_tags(self, queryset, name, value):
         if not value:
             return queryset
+        ids = tag_ids_named(value, request_user(self)) or [0]  # ids, not names: see customers.tag_names
         return queryset.filter(
-            Exists(Customer.tags.through.objects.filter(customer=OuterRef("customer_id"), tag__name__in=value))
+            Exists(Customer.tags.through.objects.filter(customer=OuterRef("customer_id"), tag_id__in=ids))
         )

@@ -44,6 +44,11 @@ class Conversation(models.Model):
     )
     unread_count = models.PositiveIntegerField(default=0)  # customer messages staff has not read
     customer_unread_count = models.PositiveIntegerField(default=0)  # staff messages the customer has not read
+    # Derived, for search: the distinct normalized words of its messages that are not deleted
+    # (fiko.search_normalize.words_added), so a search reads one trigram-indexed column of the
+    # conversation instead of its messages. The store appends under the row lock; an edit or
+    # deletion rebuilds it (conversation_refresh_message_words).
+    message_words = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         constraints = [
@@ -67,6 +72,10 @@ class Conversation(models.Model):
             models.Index(fields=["workspace", "unread_count", "id"], name="conv_ws_unread_count"),
             models.Index(fields=["workspace", "status", "id"], name="conv_ws_status_order"),
             models.Index(fields=["customer"], condition=Q(unread_count__gt=0), name="conv_customer_unread"),
+            # Counts read these index-only: a customer's conversations in a status
+            # (conversation_status), a workspace's conversations of given customers (tags, search).
+            models.Index(fields=["customer", "status"], name="conv_customer_status"),
+            models.Index(fields=["workspace", "customer", "id"], name="conv_ws_customer"),
         ]
 
     def __str__(self):

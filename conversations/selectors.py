@@ -8,7 +8,7 @@ from django.db.models.query import ModelIterable
 
 from customers.selectors import customer_count_annotations, tag_options, user_workspaces
 from fiko.compiled_sql import CompiledQuery
-from fiko.filtering import apply_filterset, order_by_values
+from fiko.filtering import UserRequest, apply_filterset, order_by_values
 from fiko.inputs import id_or_none
 from fiko.pagination import MAX_PAGE_SIZE, Page, PageRequest, fetch_filtered_page
 from workspaces.selectors import workspace_ids_for_user
@@ -107,20 +107,14 @@ def conversation_list(*, user, filters=None, request=None, workspace_ids=None):
     queryset = conversations_for_wire(Conversation.objects.filter(workspace_id__in=list(workspace_ids)))
     queryset = queryset.order_by(F("last_message_at").desc(nulls_last=True), "-updated_at", "-id")
     if request is None and user is not None:
-        request = _UserRequest(user)
+        request = UserRequest(user)
     return apply_filterset(ConversationFilter, filters or {}, queryset, request=request)
-
-
-class _UserRequest:
-    """What ConversationFilter needs of a request (``assignee=me``) when called from a socket."""
-
-    def __init__(self, user):
-        self.user = user
 
 
 def conversation_list_counted(*, user, filters=None, request=None, workspace_ids=None):
     """(conversation_list, its counter for fetch_page or None): a search with a common word is
-    counted through that word's messages (common_word_count), not by walking the list."""
+    counted through that word's conversation column and customers (common_word_count), not by
+    walking the list."""
     with remembered_probes() as probes:
         queryset = conversation_list(user=user, filters=filters, request=request, workspace_ids=workspace_ids)
     common = [word for word, ids in probes.items() if ids is None and len(word) >= 3]

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from fiko.errors import ErrorCode, InvalidInput
 from fiko.inputs import parse_media_url
+from fiko.search_normalize import words_added
 from workspaces.models import Membership
 
 from . import delivery_state, events
@@ -151,6 +152,10 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
             Message.objects.filter(
                 conversation=conversation, sender_type=Message.SenderType.CUSTOMER, is_answered=False
             ).update(is_answered=True)
+    words = words_added(conversation.message_words, content)  # read with the lock: same statement count
+    if words != conversation.message_words:
+        conversation.message_words = words
+        update.append("message_words")
     conversation.save(update_fields=update)
     if from_customer:
         type(sender.customer).objects.filter(pk=sender.customer.pk).update(last_activity_at=now)
@@ -227,9 +232,27 @@ def message_edit_from_platform(*, channel, external_id: str, content: str | None
         return message
     message.save(update_fields=fields + ["updated_at"])
     message_publish_updated(message)
+    conversation_id = message.conversation_id
+    # After commit, in its own transaction: taking the conversation lock here, under this
+    # message's lock, could deadlock with a store (conversation, then messages marked answered).
+    transaction.on_commit(lambda: conversation_refresh_message_words(conversation_id))
     if Conversation.objects.filter(pk=message.conversation_id, last_message_id=message.pk).exists():
         conversation_publish(message.conversation_id)  # the list shows the last message's text
     return message
+
+
+@transaction.atomic
+def conversation_refresh_message_words(conversation_id: int) -> None:
+    """Rebuild ``message_words`` from the messages that are not deleted (after an edit or a
+    deletion; a store only appends). Under the conversation lock, so no store's words are lost."""
+    if not list(Conversation.objects.select_for_update().filter(pk=conversation_id).values_list("pk", flat=True)):
+        return
+    words = ""
+    contents = (Message.objects.filter(conversation_id=conversation_id, is_deleted=False).exclude(content="")
+                .order_by("seq").values_list("content", flat=True))
+    for content in contents.iterator():
+        words = words_added(words, content)
+    Conversation.objects.filter(pk=conversation_id).update(message_words=words)
 
 
 # --- read state ------------------------------------------------------------------------------

@@ -6,10 +6,11 @@ from django.db.models import Exists, OuterRef, Q
 from conversations.filters import SOURCE_CHOICES, STATUS_ALIASES, STATUS_CHOICES
 from conversations.models import Conversation
 from fiko.filtering import (ChoiceOrAllFilter, IntListFilter, ListFilter, MomentFilter, StrictOrderingFilter,
-                            TriStateFilter)
+                            TriStateFilter, request_user)
 from fiko.search_normalize import search_words
 
 from .models import Customer
+from .tag_names import tag_ids_named
 
 ORDER_FIELDS = (
     ("created_at", "created_at"),
@@ -63,7 +64,7 @@ class CustomerFilter(django_filters.FilterSet):
     def filter_tags(self, queryset, name, value):
         if not value:
             return queryset
-        return queryset.filter(Exists(Customer.tags.through.objects.filter(customer=OuterRef("pk"), tag__name__in=value)))
+        return self.filter_tag_ids(queryset, name, tag_ids_named(value, request_user(self)) or [0])
 
     def filter_tag_ids(self, queryset, name, value):
         if not value:

@@ -56,14 +56,17 @@ class Customer(models.Model):
         # One index per offered order (customers.filters.ORDER_FIELDS; each serves both
         # directions: the tie-breakers follow the direction, see StrictOrderingFilter). The
         # indexes with the NULL placement of last_activity_at (the default order) and the trigram
-        # index on search_text are PostgreSQL-only (migration 0003; SQLite has no NULLS LAST).
+        # index on search_text are PostgreSQL-only (migration 0003; SQLite has no NULLS LAST), as
+        # is customer_id_ws (migration 0005: id with the columns a count's filters read, so a
+        # count driven from tag links or unread conversations reads no customer row).
         indexes = [
             models.Index(fields=["workspace", "created_at", "id"], name="customer_ws_created"),
             models.Index(fields=["workspace", "updated_at", "id"], name="customer_ws_updated"),
             models.Index(fields=["workspace", "first_name", "id"], name="customer_ws_first_name"),
             models.Index(fields=["workspace", "last_name", "id"], name="customer_ws_last_name"),
             models.Index(fields=["workspace", "username", "id"], name="customer_ws_username"),
-            models.Index(fields=["workspace", "source"], name="customer_ws_source"),
+            # with id: a count's semi-join reads a source (or the whole workspace) index-only
+            models.Index(fields=["workspace", "source", "id"], name="customer_ws_source_id"),
         ]
 
     def __str__(self):

@@ -5,7 +5,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Sum, Va
 from django.db.models.functions import Coalesce
 
 from conversations.models import Conversation
-from fiko.filtering import apply_filterset, order_by_values
+from fiko.filtering import UserRequest, apply_filterset, order_by_values
 from fiko.inputs import id_or_none
 from fiko.pagination import MAX_PAGE_SIZE, Page, PageRequest, fetch_filtered_page
 from workspaces.models import Membership
@@ -50,6 +50,8 @@ def customer_list(*, user, filters=None, request=None, workspace_ids=None):
         workspace_ids = workspace_ids_for_user(user)
     queryset = customers_with_counts(Customer.objects.filter(workspace_id__in=list(workspace_ids)))
     queryset = queryset.order_by(F("last_activity_at").desc(nulls_last=True), "-created_at", "-id")
+    if request is None and user is not None:
+        request = UserRequest(user)
     return apply_filterset(CustomerFilter, filters or {}, queryset, request=request)
 
 

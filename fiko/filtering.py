@@ -65,6 +65,19 @@ def apply_filterset(filterset_class, data, queryset, *, request=None, extra_allo
     return fs.qs
 
 
+class UserRequest:
+    """What a FilterSet needs of a request (its user: ``assignee=me``, the user's tags) when
+    called from a socket."""
+
+    def __init__(self, user):
+        self.user = user
+
+
+def request_user(filterset):
+    """The user a FilterSet runs for (REST request or UserRequest), or None."""
+    return getattr(filterset.request, "user", None)
+
+
 def id_in(ids, field: str = "pk") -> Q:
     """``field IN ids`` for a large id set: one array parameter on PostgreSQL, a plain IN list
     elsewhere."""

@@ -41,3 +41,14 @@ def variant_pattern(word: str) -> str:
     """A regular expression (for ``__iregex``) that finds the normalized ``word`` in raw text
     that was never normalized (message content, titles): "قیمت" also matches "قيمت"."""
     return "".join(f"[{_VARIANTS[c]}]" if c in _VARIANTS else re.escape(c) for c in word)
+
+
+def words_added(words: str, text: str | None) -> str:
+    """``words`` (distinct normalized words joined by spaces, as Conversation.message_words
+    keeps them) with the words of ``text`` it does not have yet, in order of appearance. A
+    search word (no spaces) is a substring of ``text``'s normalized form exactly when it is a
+    substring of one of its words, so ``LIKE '%word%'`` on the result finds what it finds in
+    the text."""
+    have = set(words.split(" ")) if words else set()
+    new = [word for word in dict.fromkeys(search_words(text)) if word not in have]
+    return " ".join(([words] if words else []) + new)

@@ -12,7 +12,8 @@ tests). Everything derived is consistent with what the services would have writt
 - tags (English and Persian names) on about a third of the customers;
 - conversations spread over a year, each with messages in ``seq`` order (ids rise with seq),
   customer and staff messages alternating irregularly, ``is_answered`` set on customer
-  messages a staff reply followed; ``last_seq``, ``last_message``, ``last_message_at``;
+  messages a staff reply followed; ``last_seq``, ``last_message``, ``last_message_at``,
+  ``message_words`` (the distinct normalized words of its messages, as the store keeps them);
 - read markers of the owner and of the customer, and ``unread_count`` /
   ``customer_unread_count`` equal to the messages after those markers (most threads are read).
 
@@ -28,7 +29,7 @@ from django.db import connection, transaction
 
 from conversations.models import Conversation, Message, ReadMarker
 from customers.models import Customer, Tag
-from fiko.search_normalize import normalize
+from fiko.search_normalize import normalize, search_words
 from workspaces.models import Membership, Workspace
 
 PERSIAN_FIRST = (("علی", "ali"), ("محمد", "mohammad"), ("رضا", "reza"), ("مهدی", "mahdi"), ("حسین", "hossein"),
@@ -170,13 +171,25 @@ CUSTOMER_COLUMNS = ("id", "workspace_id", "source", "external_id", "first_name",
                     "phone", "profile_picture", "search_text", "created_at", "updated_at", "last_activity_at")
 CONVERSATION_COLUMNS = ("id", "workspace_id", "customer_id", "channel_id", "source", "title", "status", "priority",
                         "assignee_id", "is_archived", "created_at", "updated_at", "last_message_at", "last_seq",
-                        "last_message_id", "unread_count", "customer_unread_count")
+                        "last_message_id", "unread_count", "customer_unread_count", "message_words")
 MESSAGE_COLUMNS = ("id", "conversation_id", "seq", "content", "role", "sender_type", "sender_user_id",
                    "sender_customer_id", "message_type", "media_url", "thumbnail_url", "reply_to_id", "reference",
                    "is_ai_response", "is_answered", "is_edited", "is_deleted", "channel_id", "external_id",
                    "delivery_status", "external_send_result", "send_attempts", "next_attempt_at",
                    "client_message_id", "created_at", "updated_at")
 MARKER_COLUMNS = ("conversation_id", "reader_type", "reader_id", "last_read_seq", "read_at")
+
+
+_WORDS: dict[str, list[str]] = {}
+
+
+def _words(text: str) -> list[str]:
+    """search_words of a message text, remembered (the texts repeat)."""
+    if text not in _WORDS:
+        if len(_WORDS) > 100_000:
+            _WORDS.clear()
+        _WORDS[text] = search_words(text)
+    return _WORDS[text]
 
 
 def _message_counts(rng, conversations: int, messages: int) -> list[int]:
@@ -245,6 +258,10 @@ class _Thread:
         if customer_read:
             self.markers.append((conversation_id, "customer", customer_id, customer_read,
                                  w.when(times[customer_read - 1])))
+        words: dict[str, None] = {}  # Conversation.message_words, as the store appends it
+        for row in self.messages:
+            if row[3]:
+                words.update(dict.fromkeys(_words(row[3])))
         last_at = times[-1] if times else None
         title = rng.choice(TITLES) if rng.random() < 0.6 else ""
         source = customer_source if customer_source in ("telegram", "instagram") else "web"
@@ -252,7 +269,7 @@ class _Thread:
         assignee = owner_id if rng.random() < 0.3 else None
         self.row = (conversation_id, workspace_id, customer_id, None, source, title, status, priority, assignee,
                     rng.random() < 0.05, w.when(created), w.when(last_at or created), w.when(last_at), last_seq,
-                    first_message_id + count - 1 if count else None, unread, customer_unread)
+                    first_message_id + count - 1 if count else None, unread, customer_unread, " ".join(words))
         self.messages = [tuple(row) for row in self.messages]
 
 

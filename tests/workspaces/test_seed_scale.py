@@ -9,7 +9,7 @@ from django.db.models import Count, Max
 
 from conversations.models import Conversation, Message, ReadMarker
 from customers.models import Customer
-from fiko.search_normalize import normalize
+from fiko.search_normalize import normalize, words_added
 from tests.sockets import connect, staff_token
 from workspaces.models import Membership, Workspace
 
@@ -58,6 +58,10 @@ def test_counters_agree_with_messages_and_markers(loaded):
         assert [m.id for m in messages] == sorted(m.id for m in messages)  # ids rise with seq
         assert conversation.last_seq == conversation.n and conversation.last_message_id == conversation.newest
         assert conversation.last_message_at == conversation.newest_at
+        words = ""
+        for message in messages:  # what the store appends, message by message
+            words = words_added(words, message.content)
+        assert conversation.message_words == words
         staff = ReadMarker.objects.filter(conversation=conversation, reader_type="user", reader_id=owner.pk).first()
         read = staff.last_read_seq if staff else 0
         assert conversation.unread_count == sum(m.sender_type == "customer" and m.seq > read for m in messages)
