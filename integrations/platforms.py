@@ -19,7 +19,11 @@ declares:
 - sending: ``send`` (one stored staff message -> a ``SendOutcome``) and ``echo_event_keys``
   (the ids under which the platform echoes our own sends back, recorded so they are known);
 - ``simulator``: the local platform simulator's routes for it (integrations/platform_sim), a
-  mixin class whose ``simulate(handler, path)`` answers and returns True, or False to pass.
+  mixin class whose ``simulate(handler, path)`` answers and returns True, or False to pass;
+  ``simulator_state``: a class made with the simulator (fresh on every reset) holding the
+  platform's state there and its helpers; ``simulator_settings(base_url)``: the settings that
+  point Fiko at a simulator; ``simulator_channel()``: the channel ``manage.py platform_sim``
+  creates when there is none; ``say_payload(...)``: the delivery its ``--say`` posts.
 
 Telegram and Instagram are registered when the app is ready (``BUILT_IN``); a new platform
 adds its folder, one adapter, and one line there (docs/platforms.md, "Adding a platform").
@@ -42,6 +46,7 @@ class PlatformAdapter:
     reports_webhook = False
     methods: tuple[str, ...] = ("POST",)
     simulator = None
+    simulator_state = None
 
     # --- channels ---------------------------------------------------------------------------
     def fill_defaults(self, channel) -> None:
@@ -89,6 +94,22 @@ class PlatformAdapter:
     def echo_event_keys(self, external_id: str) -> list[str]:
         return []
 
+    # --- the local platform simulator (integrations/platform_sim) -----------------------------
+    def simulator_settings(self, base_url: str) -> dict:
+        """The settings (name -> value) that point Fiko at a simulator serving on ``base_url``."""
+        return {}
+
+    def simulator_channel(self) -> dict:
+        """The create data (without ``platform``) of the channel ``platform_sim --say`` makes
+        when the workspace has none of this platform."""
+        raise NotImplementedError
+
+    def say_payload(self, *, text: str, sender: str, channel, photo: bool, sim_url: str) -> dict:
+        """The delivery ``platform_sim --say`` posts to ``channel``'s webhook: ``sender`` (a
+        name; the same name, the same customer) writes ``text`` (with the simulator's photo when
+        ``photo`` and the platform has one); ``sim_url`` is the running simulator."""
+        raise NotImplementedError
+
 
 _adapters: dict[str, PlatformAdapter] = {}
 
@@ -111,6 +132,10 @@ def register_built_in() -> None:
 
 def adapter_for(name: str) -> PlatformAdapter | None:
     return _adapters.get(name)
+
+
+def adapters() -> list[PlatformAdapter]:
+    return list(_adapters.values())
 
 
 def names() -> list[str]:
@@ -136,3 +161,8 @@ def check_credential(field: str, value):
 
 def simulators() -> list:
     return [adapter.simulator for adapter in _adapters.values() if adapter.simulator is not None]
+
+
+def simulator_settings(base_url: str) -> dict:
+    """The settings that point Fiko at a platform simulator serving on ``base_url``."""
+    return {name: value for adapter in _adapters.values() for name, value in adapter.simulator_settings(base_url).items()}

@@ -4,10 +4,11 @@ verify token of the subscription handshake. Nothing is called on the platform wh
 saved (the callback URL is registered in Meta's dashboard)."""
 import re
 
+import httpx
 from rest_framework import serializers
 
 from integrations.delivery.outcome import OutboundMessage, SendOutcome
-from .simulator import GraphRoutes
+from .simulator import GRAPH_VERSION, GraphRoutes, InstagramState, instagram_notification, profile_of
 from integrations.platforms import PlatformAdapter
 
 from . import views
@@ -51,7 +52,7 @@ class InstagramAdapter(PlatformAdapter):
     credential_checks = {"ig_id": check_ig_id, "page_id": check_page_id}
     account_field, account_taken = "ig_id", "This Instagram account is already connected to another channel."
     methods = ("GET", "POST")
-    simulator = GraphRoutes
+    simulator, simulator_state = GraphRoutes, InstagramState
 
     def default_name(self, channel) -> str:
         return "Instagram account"
@@ -76,6 +77,22 @@ class InstagramAdapter(PlatformAdapter):
 
     def echo_event_keys(self, external_id: str) -> list[str]:
         return [f"mid:{external_id}"]  # Instagram echoes our sends back as message events
+
+    def simulator_settings(self, base_url):
+        return {"INSTAGRAM_GRAPH_API_BASE": f"{base_url}/{GRAPH_VERSION}"}
+
+    def simulator_channel(self):
+        from integrations.models import Channel
+
+        return {"name": "Simulator Instagram", "ig_id": "17841400000000001", "access_token": "SIMULATOR-ACCESS-TOKEN",
+                "app_secret": Channel.new_secret(), "verify_token": Channel.new_secret()}
+
+    def say_payload(self, *, text, sender, channel, photo, sim_url):
+        try:  # tell a running simulator this customer's name, so the profile fetch finds it
+            httpx.post(f"{sim_url}/_sim/profiles", timeout=3, json=profile_of(sender))
+        except httpx.HTTPError:
+            pass  # no simulator running: the profile fetch just fails, the message still arrives
+        return instagram_notification(text=text, sender=sender, account_id=channel.page_id or channel.ig_id)
 
 
 ADAPTER = InstagramAdapter()

@@ -1,6 +1,15 @@
-"""Instagram Graph / Send API routes of the platform simulator (integrations/platform_sim; the
-adapter's ``simulator``): profiles and ``/<id>/messages``, and Meta's own error answers."""
+"""Instagram on the platform simulator (integrations/platform_sim): the Graph / Send API routes
+(the adapter's ``simulator``: profiles and ``/<id>/messages``, Meta's own error answers, and the
+``POST /_sim/profiles`` control route), the simulator's Instagram state (``InstagramState``: the
+profiles it answers) and the notifications ``manage.py platform_sim --say`` posts."""
 import base64
+import time
+import uuid
+
+from integrations.platform_sim.images import tiny_png
+from integrations.platform_sim.say import stable_number
+
+GRAPH_VERSION = "v21.0"
 
 INSTAGRAM_TEXT_LIMIT = 1000
 
@@ -26,8 +35,57 @@ def instagram_failure(failure: dict) -> tuple[int, dict, dict]:
     return 400, error("(#551) This person isn't available right now.", 551, 1545041), {}
 
 
+def instagram_notification(*, text: str, sender: str, account_id: str) -> dict:
+    now_ms = int(time.time() * 1000)
+    return {
+        "object": "instagram",
+        "entry": [{
+            "time": now_ms,
+            "id": account_id,
+            "messaging": [{
+                "sender": {"id": str(stable_number(sender, 16))},
+                "recipient": {"id": account_id},
+                "timestamp": now_ms,
+                "message": {"mid": f"aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE{uuid.uuid4().hex}", "text": text},
+            }],
+        }],
+    }
+
+
+def profile_of(sender: str) -> dict:
+    """What ``--say`` tells a running simulator about this customer (``POST /_sim/profiles``)."""
+    return {"igsid": str(stable_number(sender, 16)), "name": sender.title(),
+            "username": sender.lower().replace(" ", "_")}
+
+
+class InstagramState:
+    """The simulator's Instagram state, made fresh on every reset (the PlatformSim answers its
+    attributes: ``sim.profiles``, ``sim.set_profile(...)``, ``sim.graph_api_base``)."""
+
+    graph_version = GRAPH_VERSION
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.profiles: dict[str, dict] = {}
+
+    @property
+    def graph_api_base(self) -> str:
+        return f"{self.sim.base_url}/{self.graph_version}"
+
+    def set_profile(self, igsid: str, *, name: str = "", username: str = "", picture: bytes | None = None) -> None:
+        with self.sim._lock:
+            self.profiles[str(igsid)] = {"name": name, "username": username}
+            self.sim.media[f"profile-{igsid}.png"] = ("image/png", picture or tiny_png((219, 39, 119)))
+
+
 class GraphRoutes:
     def simulate(self, path: str) -> bool:
+        if path == "/_sim/profiles" and self.command == "POST":
+            params, _ = self._params()
+            self.sim.set_profile(str(params.get("igsid")), name=str(params.get("name", "")),
+                                 username=str(params.get("username", "")))
+            self._json(200, {"ok": True})
+            return True
         if path.startswith(f"/{self.sim.graph_version}/"):
             self._graph(path[len(self.sim.graph_version) + 2:])
             return True

@@ -41,11 +41,11 @@ class SimHandler(BaseHTTPRequestHandler):
         self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = url.path
         try:
-            if path.startswith("/_sim/"):
-                return self._control(path[len("/_sim/"):])
-            for simulator in platforms.simulators():
+            for simulator in platforms.simulators():  # a platform may add a /_sim/ control route
                 if simulator.simulate(self, path):
                     return None
+            if path.startswith("/_sim/"):
+                return self._control(path[len("/_sim/"):])
             return self._json(404, {"detail": "not a simulated endpoint"})
         except (BrokenPipeError, ConnectionResetError):
             return None
@@ -107,11 +107,6 @@ class SimHandler(BaseHTTPRequestHandler):
             except (TypeError, ValueError) as exc:
                 return self._json(400, {"detail": str(exc)})
             return self._json(200, {"queued": len(sim.failures)})
-        if route == "profiles" and self.command == "POST":
-            params, _ = self._params()
-            sim.set_profile(str(params.get("igsid")), name=str(params.get("name", "")),
-                            username=str(params.get("username", "")))
-            return self._json(200, {"ok": True})
         if route == "reset" and self.command == "POST":
             sim.reset()
             return self._json(200, {"ok": True})

@@ -1,11 +1,11 @@
-"""Realistic inbound deliveries, posted to our own webhooks the way the platforms post them:
-Telegram with the channel's secret header, Instagram signed with the channel's app secret."""
+"""Realistic inbound deliveries, posted to our own webhooks the way the platforms post them (each
+signed or authenticated as its adapter's ``delivery_headers`` declares). The deliveries themselves
+are the adapters' ``say_payload`` (integrations/<platform>/simulator.py builds them with the ids
+below)."""
 import hashlib
 import itertools
 import json
 import secrets
-import time
-import uuid
 
 import httpx
 
@@ -16,7 +16,7 @@ from integrations import platforms
 # the same millisecond never collide and get dropped as duplicates) and, across processes,
 # starting from a random point. Never derived from the clock.
 _sequence = itertools.count(secrets.randbelow(1 << 30))
-ID_RANGE = 2**31 - 1  # Telegram's message_id and update_id are 32-bit
+ID_RANGE = 2**31 - 1  # some platforms' message and update ids are signed 32-bit
 
 
 def next_platform_id() -> int:
@@ -28,48 +28,6 @@ def stable_number(name: str, digits: int) -> int:
     """The same customer name always maps to the same platform id."""
     value = int(hashlib.sha256(name.lower().encode()).hexdigest(), 16)
     return 10 ** (digits - 1) + value % (9 * 10 ** (digits - 1))
-
-
-def telegram_update(*, text: str, sender: str, photo_file_id: str | None = None) -> dict:
-    user_id = stable_number(sender, 9)
-    now = time.time()
-    first, _, last = sender.strip().title().partition(" ")
-    person = {"id": user_id, "first_name": first, "username": sender.lower().replace(" ", "_")}
-    if last:
-        person["last_name"] = last
-    message = {
-        "message_id": next_platform_id(),
-        "from": {**person, "is_bot": False, "language_code": "en"},
-        "chat": {**person, "type": "private"},
-        "date": int(now),
-    }
-    if photo_file_id:
-        message["photo"] = [
-            {"file_id": photo_file_id, "file_unique_id": f"u-{photo_file_id}", "file_size": 120, "width": 90, "height": 90},
-            {"file_id": photo_file_id, "file_unique_id": f"u-{photo_file_id}", "file_size": 300, "width": 320, "height": 320},
-        ]
-        if text:
-            message["caption"] = text
-    else:
-        message["text"] = text
-    return {"update_id": next_platform_id(), "message": message}
-
-
-def instagram_notification(*, text: str, sender: str, account_id: str) -> dict:
-    now_ms = int(time.time() * 1000)
-    return {
-        "object": "instagram",
-        "entry": [{
-            "time": now_ms,
-            "id": account_id,
-            "messaging": [{
-                "sender": {"id": str(stable_number(sender, 16))},
-                "recipient": {"id": account_id},
-                "timestamp": now_ms,
-                "message": {"mid": f"aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE{uuid.uuid4().hex}", "text": text},
-            }],
-        }],
-    }
 
 
 def post_to_webhook(channel, payload: dict) -> httpx.Response:

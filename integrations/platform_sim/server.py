@@ -1,24 +1,24 @@
-"""A loopback stand-in for the platforms: the Telegram Bot API and the Instagram Graph/Send API
-subset Fiko uses, on one HTTP port, speaking their wire formats.
+"""A loopback stand-in for the platforms: each registered platform's API subset Fiko uses, on
+one HTTP port, speaking its wire format.
 
-- Telegram: ``/bot<token>/<method>`` (getMe, setWebhook, deleteWebhook, getWebhookInfo, getFile,
-  sendMessage, sendPhoto, sendVoice, sendVideo, sendDocument; JSON, form or multipart bodies) and
-  ``/file/bot<token>/<file_path>`` downloads. Point ``TELEGRAM_API_BASE`` at ``base_url``.
-- Instagram: ``/v21.0/<igsid>?fields=...`` profiles and ``/v21.0/<id>/messages`` sends. Point
-  ``INSTAGRAM_GRAPH_API_BASE`` at ``graph_api_base``. Attachment/profile files at ``/_sim/media/``.
+- Each platform's routes are its adapter's ``simulator`` (integrations/<platform>/simulator.py,
+  mixed into the handler by handler.py); its state and helpers (files it serves, profiles it
+  answers, the API base URL to point its setting at) are its adapter's ``simulator_state``, made
+  fresh on every reset and answered as attributes of the PlatformSim. ``settings()`` are the
+  settings that point Fiko at this simulator. Attachment/profile files at ``/_sim/media/``.
 - Control: ``GET /_sim/sent`` (what was sent), ``GET /_sim/webhooks``, ``POST /_sim/fail``
   (make the next sends fail: blocked, outside_window, rate_limit, server_error, hang,
-  accept_then_hang), ``POST /_sim/profiles``, ``POST /_sim/reset``.
+  accept_then_hang), ``POST /_sim/reset``, and a platform's own (``POST /_sim/profiles``).
 
 The same class is the peer of the test suite (started on a free port by a fixture) and of
-``manage.py platform_sim``. Each platform's routes are its adapter's ``simulator``
-(integrations/<platform>/simulator.py, mixed in by handler.py); stdlib HTTP only; tokens are
-never written to the log or the records.
+``manage.py platform_sim``. Stdlib HTTP only; tokens are never written to the log or the records.
 """
 import itertools
 import threading
 import time
 from http.server import ThreadingHTTPServer
+
+from integrations import platforms
 
 from .handler import handler_class
 from .images import tiny_png
@@ -30,8 +30,8 @@ FAILURE_KINDS = ("accept", "blocked", "outside_window", "rate_limit", "server_er
 
 
 class PlatformSim:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, graph_version: str = "v21.0"):
-        self.host, self.port, self.graph_version = host, port, graph_version
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host, self.port = host, port
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -80,13 +80,17 @@ class PlatformSim:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    @property
-    def telegram_api_base(self) -> str:
-        return self.base_url
+    def __getattr__(self, name: str):
+        """A platform's own state and helpers (its adapter's ``simulator_state``), e.g. the
+        settings base URL a test points Fiko at, or a file the platform should serve."""
+        for state in self.__dict__.get("_states", ()):
+            if hasattr(state, name):
+                return getattr(state, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    @property
-    def graph_api_base(self) -> str:
-        return f"{self.base_url}/{self.graph_version}"
+    def settings(self) -> dict:
+        """The settings that point Fiko at this simulator (every platform's API base)."""
+        return platforms.simulator_settings(self.base_url)
 
     # --- state and knobs ------------------------------------------------------------------------
     def reset(self) -> None:
@@ -95,32 +99,19 @@ class PlatformSim:
             self.attempts: list[dict] = []  # every send request: {platform, at, result}
             self.calls: list[tuple[str, str]] = []  # (platform, method) of every API call
             self.webhooks: dict[str, dict] = {}  # bot id -> setWebhook arguments
-            self.telegram_files: dict[str, dict] = {}
             self.media: dict[str, tuple[str, bytes]] = {}
-            self.profiles: dict[str, dict] = {}
             self.failures: list[dict] = []
             self.held = 0  # requests currently held by a "hang" failure
+            self._states = [adapter.simulator_state(self) for adapter in platforms.adapters()
+                            if adapter.simulator_state is not None]
         self._release.set()
         self._release = threading.Event()
-        self.add_telegram_file("sim-photo", tiny_png(), "photos/file_1.png")
-        self.add_telegram_file("sim-voice", b"OggS\x00\x02" + bytes(64), "voice/file_2.oga")
-        self.add_telegram_file("sim-document", b"%PDF-1.4\n%sim\n", "documents/file_3.pdf")
-
-    def add_telegram_file(self, file_id: str, data: bytes, file_path: str, file_unique_id: str | None = None) -> None:
-        with self._lock:
-            self.telegram_files[file_id] = {"data": data, "file_path": file_path,
-                                            "file_unique_id": file_unique_id or f"u-{file_id}"}
 
     def add_media(self, name: str, data: bytes, content_type: str) -> str:
         """Serve ``data`` at ``/_sim/media/<name>`` (Instagram attachment CDN stand-in)."""
         with self._lock:
             self.media[name] = (content_type, data)
         return f"{self.base_url}/_sim/media/{name}"
-
-    def set_profile(self, igsid: str, *, name: str = "", username: str = "", picture: bytes | None = None) -> None:
-        with self._lock:
-            self.profiles[str(igsid)] = {"name": name, "username": username}
-            self.media[f"profile-{igsid}.png"] = ("image/png", picture or tiny_png((219, 39, 119)))
 
     def fail_next(self, kind: str, *, count: int = 1, platform: str | None = None, retry_after: int | None = None,
                   hold_seconds: float = 30.0, status: int | None = None) -> None:

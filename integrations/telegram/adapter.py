@@ -8,7 +8,7 @@ from asgiref.sync import async_to_sync
 from rest_framework import serializers
 
 from integrations.delivery.outcome import SendOutcome
-from .simulator import TelegramRoutes
+from .simulator import TelegramRoutes, TelegramState, telegram_update
 from integrations.platforms import PlatformAdapter
 
 from . import views
@@ -51,7 +51,8 @@ class TelegramAdapter(PlatformAdapter):
     credential_checks = {"bot_token": check_bot_token, "webhook_secret": check_webhook_secret}
     account_field, account_taken = "bot_token", "This bot is already connected to another channel."
     reports_webhook = True
-    simulator = TelegramRoutes
+    simulator, simulator_state = TelegramRoutes, TelegramState
+    simulator_bot_token = "7000000001:SIMULATORsimulatorSIMULATOR0001"
 
     def fill_defaults(self, channel) -> None:
         if not channel.webhook_secret:
@@ -90,6 +91,15 @@ class TelegramAdapter(PlatformAdapter):
         if message.external_id:  # accepted before; only our bookkeeping was interrupted
             return SendOutcome.sent(message.external_id)
         return await TelegramClient(channel.bot_token).send(outbound)
+
+    def simulator_settings(self, base_url):
+        return {"TELEGRAM_API_BASE": base_url}
+
+    def simulator_channel(self):
+        return {"name": "Simulator bot", "bot_token": self.simulator_bot_token}
+
+    def say_payload(self, *, text, sender, channel, photo, sim_url):
+        return telegram_update(text=text, sender=sender, photo_file_id="sim-photo" if photo else None)
 
 
 ADAPTER = TelegramAdapter()

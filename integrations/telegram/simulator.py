@@ -1,7 +1,12 @@
-"""Telegram Bot API routes of the platform simulator (integrations/platform_sim; the adapter's
-``simulator``): ``/bot<token>/<method>`` and file downloads, and Telegram's own error answers."""
+"""Telegram on the platform simulator (integrations/platform_sim): the Bot API routes (the
+adapter's ``simulator``: ``/bot<token>/<method>`` and file downloads, and Telegram's own error
+answers), the simulator's Telegram state (``TelegramState``: the files ``getFile`` serves) and
+the updates ``manage.py platform_sim --say`` posts (``telegram_update``)."""
 import re
 import time
+
+from integrations.platform_sim.images import tiny_png
+from integrations.platform_sim.say import next_platform_id, stable_number
 
 TOKEN = re.compile(r"^(\d+):[A-Za-z0-9_-]{10,}$")
 TELEGRAM_SENDS = {"sendMessage": None, "sendPhoto": "photo", "sendVoice": "voice", "sendVideo": "video",
@@ -19,6 +24,52 @@ def telegram_failure(failure: dict) -> tuple[int, dict]:
         return status, {"ok": False, "error_code": status, "description": "Internal Server Error"}
     # blocked (and outside_window, which Telegram does not have: the closest is a blocked bot)
     return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+
+
+def telegram_update(*, text: str, sender: str, photo_file_id: str | None = None) -> dict:
+    user_id = stable_number(sender, 9)
+    now = time.time()
+    first, _, last = sender.strip().title().partition(" ")
+    person = {"id": user_id, "first_name": first, "username": sender.lower().replace(" ", "_")}
+    if last:
+        person["last_name"] = last
+    message = {
+        "message_id": next_platform_id(),
+        "from": {**person, "is_bot": False, "language_code": "en"},
+        "chat": {**person, "type": "private"},
+        "date": int(now),
+    }
+    if photo_file_id:
+        message["photo"] = [
+            {"file_id": photo_file_id, "file_unique_id": f"u-{photo_file_id}", "file_size": 120, "width": 90, "height": 90},
+            {"file_id": photo_file_id, "file_unique_id": f"u-{photo_file_id}", "file_size": 300, "width": 320, "height": 320},
+        ]
+        if text:
+            message["caption"] = text
+    else:
+        message["text"] = text
+    return {"update_id": next_platform_id(), "message": message}
+
+
+class TelegramState:
+    """The simulator's Telegram state, made fresh on every reset (the PlatformSim answers its
+    attributes: ``sim.telegram_files``, ``sim.add_telegram_file(...)``, ``sim.telegram_api_base``)."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.telegram_files: dict[str, dict] = {}
+        self.add_telegram_file("sim-photo", tiny_png(), "photos/file_1.png")
+        self.add_telegram_file("sim-voice", b"OggS\x00\x02" + bytes(64), "voice/file_2.oga")
+        self.add_telegram_file("sim-document", b"%PDF-1.4\n%sim\n", "documents/file_3.pdf")
+
+    @property
+    def telegram_api_base(self) -> str:
+        return self.sim.base_url
+
+    def add_telegram_file(self, file_id: str, data: bytes, file_path: str, file_unique_id: str | None = None) -> None:
+        with self.sim._lock:
+            self.telegram_files[file_id] = {"data": data, "file_path": file_path,
+                                            "file_unique_id": file_unique_id or f"u-{file_id}"}
 
 
 class TelegramRoutes:

@@ -53,7 +53,8 @@ def test_say_without_a_server_explains(platform, telegram_channel, settings):
 def test_simulated_deliveries_never_share_an_id():
     """Ids come from a counter, not the clock: two `--say` within the same millisecond used to
     build the same update_id / message_id and the second was dropped as a duplicate."""
-    from integrations.platform_sim.say import instagram_notification, telegram_update
+    from integrations.instagram.simulator import instagram_notification
+    from integrations.telegram.simulator import telegram_update
 
     updates = [telegram_update(text="same", sender="alice") for _ in range(200)]
     assert len({u["update_id"] for u in updates}) == 200

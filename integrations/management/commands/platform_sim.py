@@ -1,14 +1,15 @@
-"""python manage.py platform_sim                      serve the local platform (Telegram + Instagram)
+"""python manage.py platform_sim                      serve the local platforms (every registered one)
 python manage.py platform_sim --say "hello" --from alice [--platform instagram] [--photo] [--server URL]
 
-Serving: a loopback HTTP server speaking the Telegram Bot API and Instagram Graph/Send API subset
-Fiko uses. Run the server with TELEGRAM_API_BASE=http://127.0.0.1:8081 and
-INSTAGRAM_GRAPH_API_BASE=http://127.0.0.1:8081/v21.0 and every reply an agent sends lands here
-(see GET /_sim/sent).
+Serving: a loopback HTTP server speaking the API subset Fiko uses of each registered platform
+(integrations/platforms.py: the adapters' ``simulator``). Run the server with the settings it
+prints (each adapter's ``simulator_settings``) and every reply an agent sends lands here (see
+GET /_sim/sent).
 
---say: posts one realistic customer message to our own webhook, exactly as the platform would
-(Telegram: the secret header; Instagram: the X-Hub-Signature-256 signature). Without a channel
-of that platform, one is created in --workspace (default: demo) pointing at this simulator.
+--say: posts one realistic customer message (the adapter's ``say_payload``) to our own webhook,
+exactly as the platform would (signed as its ``delivery_headers`` declare). Without a channel of
+that platform, one is created in --workspace (default: demo) pointing at this simulator (the
+adapter's ``simulator_channel``).
 """
 import json
 from urllib.parse import urlsplit
@@ -17,34 +18,36 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.test import override_settings
 
+from integrations import platforms
 from integrations.models import Channel
-from integrations.platform_sim.say import instagram_notification, post_to_webhook, telegram_update
+from integrations.platform_sim.say import post_to_webhook
 from integrations.platform_sim.server import PlatformSim
-
-SIM_BOT_TOKEN = "7000000001:SIMULATORsimulatorSIMULATOR0001"
 
 
 def sim_url_default() -> str:
-    base = settings.TELEGRAM_API_BASE
-    if urlsplit(base).hostname in ("127.0.0.1", "localhost", "::1"):
-        return base
+    """The simulator the settings point at, when local (the first platform's setting that is)."""
+    for adapter in platforms.adapters():
+        for name, suffix in adapter.simulator_settings("").items():  # the setting's value past the base
+            base = getattr(settings, name, "")
+            if base.endswith(suffix) and urlsplit(base).hostname in ("127.0.0.1", "localhost", "::1"):
+                return base[:len(base) - len(suffix)]
     return "http://127.0.0.1:8081"
 
 
 class Command(BaseCommand):
-    help = "Run the local Telegram/Instagram stand-in, or post a customer message to our webhook."
+    help = "Run the local stand-in of the platforms, or post a customer message to our webhook."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8081)
         parser.add_argument("--say", help="post this customer message to our webhook and exit")
         parser.add_argument("--from", dest="sender", default="alice", help="customer name (same name, same customer)")
-        parser.add_argument("--platform", choices=["telegram", "instagram"], default="telegram")
+        parser.add_argument("--platform", choices=platforms.names(), default=platforms.names()[0])
         parser.add_argument("--channel", type=int, help="channel id (default: the first active one of --platform)")
         parser.add_argument("--workspace", default="demo", help="workspace slug for an auto-created channel")
-        parser.add_argument("--photo", action="store_true", help="Telegram: send the simulator's photo, --say as caption")
-        parser.add_argument("--sim-url", help="the running simulator (default: TELEGRAM_API_BASE when it is local, "
-                                              "else http://127.0.0.1:8081)")
+        parser.add_argument("--photo", action="store_true", help="send the simulator's photo (where the platform has one), --say as caption")
+        parser.add_argument("--sim-url", help="the running simulator (default: where the platform settings point when it is "
+                                              "local, else http://127.0.0.1:8081)")
         parser.add_argument("--server", help="our server, whose webhook --say posts to (default: PUBLIC_BASE_URL; "
                                              "`make run` writes both to .env.dev)")
 
@@ -59,13 +62,9 @@ class Command(BaseCommand):
     def say(self, options):
         self.sim_url = (options["sim_url"] or sim_url_default()).rstrip("/")
         channel = self.channel_for(options)
-        if options["platform"] == "telegram":
-            payload = telegram_update(text=options["say"], sender=options["sender"],
-                                      photo_file_id="sim-photo" if options["photo"] else None)
-        else:
-            self.register_profile(options["sender"])
-            payload = instagram_notification(text=options["say"], sender=options["sender"],
-                                             account_id=channel.page_id or channel.ig_id)
+        payload = platforms.adapter_for(channel.platform).say_payload(
+            text=options["say"], sender=options["sender"], channel=channel, photo=options["photo"],
+            sim_url=self.sim_url)
         try:
             response = post_to_webhook(channel, payload)
         except Exception as exc:  # noqa: BLE001 - tell the newcomer what to start
@@ -76,8 +75,7 @@ class Command(BaseCommand):
         sim = PlatformSim(host=host, port=port)
         self.stdout.write(
             f"Platform simulator on http://{host}:{port}\n"
-            f"  TELEGRAM_API_BASE=http://{host}:{port}\n"
-            f"  INSTAGRAM_GRAPH_API_BASE=http://{host}:{port}/{sim.graph_version}\n"
+            + "".join(f"  {name}={value}\n" for name, value in sim.settings().items()) +
             f"  sent messages: GET http://{host}:{port}/_sim/sent    failures: POST /_sim/fail"
             ' {"kind": "blocked|outside_window|rate_limit|server_error|hang", "count": 1}\n'
             "Ctrl+C to stop."
@@ -107,27 +105,9 @@ class Command(BaseCommand):
         workspace = Workspace.objects.filter(slug=slug).first()
         if workspace is None:
             raise CommandError(f"no {platform} channel and no workspace {slug!r} (run `python manage.py seed_demo`)")
-        if platform == "telegram":
-            data = {"platform": platform, "name": "Simulator bot", "bot_token": SIM_BOT_TOKEN}
-        else:
-            data = {"platform": platform, "name": "Simulator Instagram", "ig_id": "17841400000000001",
-                    "access_token": "SIMULATOR-ACCESS-TOKEN", "app_secret": Channel.new_secret(),
-                    "verify_token": Channel.new_secret()}
-        with override_settings(TELEGRAM_API_BASE=self.sim_url):  # its setWebhook goes to the simulator
+        data = {"platform": platform, **platforms.adapter_for(platform).simulator_channel()}
+        with override_settings(**platforms.simulator_settings(self.sim_url)):  # what it calls on the platform (setWebhook) goes to the simulator
             channel, report = channel_create(workspace_id=workspace.pk, data=data)
         self.stdout.write(f"created {platform} channel {channel.pk} in workspace {slug!r}"
                           + (f"; setWebhook: {json.dumps(report)}" if report else ""))
         return channel
-
-    def register_profile(self, sender: str) -> None:
-        """Tell a running simulator this customer's name, so the profile fetch finds it."""
-        import httpx
-
-        from integrations.platform_sim.say import stable_number
-
-        try:
-            httpx.post(f"{self.sim_url}/_sim/profiles", timeout=3, json={
-                "igsid": str(stable_number(sender, 16)), "name": sender.title(),
-                "username": sender.lower().replace(" ", "_")})
-        except httpx.HTTPError:
-            pass  # no simulator running: the profile fetch just fails, the message still arrives
