@@ -11,6 +11,7 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from django.core.management import call_command
 from django.test import AsyncClient, Client
 from rest_framework.test import APIClient
 
@@ -20,6 +21,8 @@ from integrations.delivery.inprocess import loop_delivery
 from integrations.delivery.outcome import SendOutcome
 from integrations.inbound import InboundPart, PlatformPerson, inbound_message_receive
 from integrations.models import Channel
+from integrations.platform_sim.say import next_platform_id
+from tests.factories import make_workspace
 from tests.integrations.conftest import BOT_TOKEN
 from tests.sockets import connect, receive_until, staff_token
 
@@ -62,6 +65,15 @@ class EchoChat(platforms.PlatformAdapter):
             channel=channel, event_key=f"msg:{payload['id']}", person=PlatformPerson(payload["from"], first_name="Eve"),
             parts=[InboundPart(payload["id"], payload["text"])])
         return webhooks.accepted(result=result.status)
+
+    def delivery_headers(self, channel, body):
+        return {KEY_HEADER: channel.access_token}
+
+    def simulator_channel(self):
+        return {"name": "Simulator EchoChat", "access_token": "ec-sim-key"}
+
+    def say_payload(self, *, text, sender, channel, photo, sim_url):
+        return {"id": f"say-{next_platform_id()}", "from": sender, "text": text}
 
     async def send(self, *, message, channel, outbound, record_part):
         async with platform_http.client() as http:
@@ -136,6 +148,19 @@ async def test_a_fake_platform_registered_in_the_test_runs_a_message_in_and_out(
         "success": True, "platform": "echochat", "external_message_id": platform_id}
     stored = await database_sync_to_async(Message.objects.get)(pk=reply["message"]["id"])
     assert (stored.external_id, stored.channel_id) == (platform_id, channel["id"])
+
+
+def test_platform_sim_says_on_a_registered_platform(echochat, live_server, settings, platform, capsys):
+    settings.PUBLIC_BASE_URL = live_server.url
+    make_workspace("demo")
+    call_command("platform_sim", "--say", "Hello from EchoChat", "--from", "eve-8", "--platform", "echochat",
+                 "--sim-url", platform.base_url)
+    channel = Channel.objects.get()
+    assert (channel.platform, channel.name) == ("echochat", "Simulator EchoChat")
+    assert platform.webhooks["echochat"]["url"] == channel.webhook_url
+    assert f"echochat channel {channel.pk}: 200" in capsys.readouterr().out
+    message = Message.objects.select_related("conversation__customer").get()
+    assert (message.content, message.conversation.customer.source) == ("Hello from EchoChat", "echochat")
 
 
 def test_the_registry_decides_which_credentials_a_platform_takes(echochat, staff):
