@@ -98,7 +98,7 @@ class PlatformSim:
             self.sent: list[dict] = []  # sends the platform accepted
             self.attempts: list[dict] = []  # every send request: {platform, at, result}
             self.calls: list[tuple[str, str]] = []  # (platform, method) of every API call
-            self.webhooks: dict[str, dict] = {}  # bot id -> setWebhook arguments
+            self.webhooks: dict[str, dict] = {}  # account -> the webhook a platform registered (e.g. a bot id -> setWebhook arguments)
             self.media: dict[str, tuple[str, bytes]] = {}
             self.failures: list[dict] = []
             self.held = 0  # requests currently held by a "hang" failure
@@ -108,7 +108,7 @@ class PlatformSim:
         self._release = threading.Event()
 
     def add_media(self, name: str, data: bytes, content_type: str) -> str:
-        """Serve ``data`` at ``/_sim/media/<name>`` (Instagram attachment CDN stand-in)."""
+        """Serve ``data`` at ``/_sim/media/<name>`` (a platform's attachment CDN stand-in)."""
         with self._lock:
             self.media[name] = (content_type, data)
         return f"{self.base_url}/_sim/media/{name}"

@@ -1,5 +1,5 @@
 """python manage.py platform_sim                      serve the local platforms (every registered one)
-python manage.py platform_sim --say "hello" --from alice [--platform instagram] [--photo] [--server URL]
+python manage.py platform_sim --say "hello" --from alice [--platform NAME] [--photo] [--server URL]
 
 Serving: a loopback HTTP server speaking the API subset Fiko uses of each registered platform
 (integrations/platforms.py: the adapters' ``simulator``). Run the server with the settings it
