@@ -47,8 +47,11 @@ def customer_upsert_from_platform(
         for key in changed:
             setattr(customer, key, profile[key])
         customer.save(update_fields=changed)
-    customer_publish(customer.pk, created=created)
-    return customer, created
+        # Conversation rows embed the customer: the lists must see the new name or picture.
+        events.publish_customers_with_conversations([customer.pk])
+        return customer, False
+    customer_publish(customer.pk, created=True)
+    return customer, True
 
 
 @transaction.atomic

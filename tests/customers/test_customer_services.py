@@ -30,6 +30,20 @@ def test_upsert_creates_then_updates_and_publishes(workspace, listen):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_platform_rename_reaches_the_conversation_rows_too(workspace, listen):
+    """A conversation row embeds its customer: when the platform tells us a new name, the
+    conversation lists get the row with it, not only the customers list."""
+    customer, _ = customer_upsert_from_platform(workspace=workspace, source="telegram", external_id="9", username="old")
+    conversation = make_conversation(workspace, customer)
+    listener = listen([workspace_group(workspace.pk)])
+    customer_upsert_from_platform(workspace=workspace, source="telegram", external_id="9", username="new")
+    customer_event, row = listener.drain()
+    assert customer_event["type"] == "customer.updated" and customer_event["customer"]["username"] == "new"
+    assert row["type"] == "conversation.updated" and row["conversation_id"] == conversation.pk
+    assert row["conversation"]["customer"]["username"] == "new"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_upsert_is_per_workspace(workspace):
     other = make_workspace("other")
     a, _ = customer_upsert_from_platform(workspace=workspace, source="telegram", external_id="7")
