@@ -27,6 +27,7 @@ both read conversation and customer data; ``customers.services`` imports it, and
 no service, so there is no cycle (tests/test_import_cycles.py keeps it that way).
 """
 import functools
+import operator
 from collections.abc import Iterable
 
 from django.utils import timezone
@@ -35,7 +36,7 @@ from customers.models import Customer, Tag
 from customers.selectors import customers_with_counts
 from customers.serializers import customer_wire
 from fiko import realtime
-from fiko.compiled_sql import CompiledQuery
+from fiko.compiled_sql import CompiledQuery, set_prefetched
 from fiko.timefmt import iso
 
 from .models import Conversation, Message
@@ -81,11 +82,7 @@ def messages_read_event(*, conversation_id: int, reader_type: str, reader_id: in
 # joined relations and the count subqueries) cost more to compile in Django than the rest of
 # the event (profile of W1 in bench/RESULTS.md), and there is nothing for the database to sort.
 def _in_id_order(queryset) -> list:
-    return sorted(queryset.order_by(), key=_pk)
-
-
-def _pk(row) -> int:
-    return row.pk
+    return sorted(queryset.order_by(), key=operator.attrgetter("pk"))
 
 
 def _customers(customer_ids: Iterable[int]) -> list[Customer]:
@@ -116,10 +113,7 @@ _tags_of_customer = CompiledQuery(lambda customer_id: Tag.objects.filter(custome
 def _conversation(conversation_id: int) -> Conversation:
     """2 queries, as ``_conversations``: the row, then its customer's tags (in name order)."""
     conversation = _conversation_by_pk.rows(pk=conversation_id)[0]
-    customer = conversation.customer
-    tags = customer.tags.all()  # what a prefetch leaves: the related queryset, already evaluated
-    tags._result_cache, tags._prefetch_done = _tags_of_customer.rows(customer_id=customer.pk), True
-    customer._prefetched_objects_cache = {"tags": tags}
+    set_prefetched(conversation.customer, "tags", _tags_of_customer.rows(customer_id=conversation.customer_id))
     return conversation
 
 

@@ -63,3 +63,12 @@ class CompiledQuery:
                 compiler.connection = None  # each run takes its own thread's connection
                 self._compiled = (template, compiler, sql, tuple(params), positions)
         return self._compiled
+
+
+def set_prefetched(instance, relation: str, rows: list) -> None:
+    """Leave ``rows`` on ``instance`` as ``prefetch_related(relation)`` would (``relation`` a
+    many-to-many or reverse relation), for rows read by a ``CompiledQuery`` instead of a
+    prefetch compiled anew: ``instance.<relation>.all()`` then answers without a query."""
+    related = getattr(instance, relation).all()
+    related._result_cache, related._prefetch_done = rows, True
+    instance.__dict__.setdefault("_prefetched_objects_cache", {})[relation] = related

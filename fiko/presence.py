@@ -131,10 +131,6 @@ async def enter_and_list(key: str, participant: str, connection: str, name: str 
     return first, others
 
 
-async def renew(keys: list[str], participant: str, connection: str) -> None:
-    await renew_many([(keys, participant, connection)])
-
-
 async def renew_many(registrations) -> None:
     """Push the deadline of each (keys, participant, connection) ``PRESENCE_TTL`` seconds
     ahead: per key one ZADD of all its members and its two EXPIREs, one round trip per

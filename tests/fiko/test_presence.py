@@ -59,7 +59,7 @@ async def test_a_thousand_sockets_closing_at_once_all_leave(redis_presence):
     MaxConnectionsError), so no entry lingers until its TTL."""
     key = presence.conversation_key(77)
     sockets = [(f"user:{n}", f"process.chan{n}") for n in range(1000)]
-    await asyncio.gather(*(presence.renew([key], who, chan) for who, chan in sockets))
+    await asyncio.gather(*(presence.renew_many([([key], who, chan)]) for who, chan in sockets))
     assert len(await presence.online(key)) == 1000
     results = await asyncio.gather(*(presence.leave(key, who, chan) for who, chan in sockets),
                                    return_exceptions=True)
