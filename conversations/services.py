@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from fiko.errors import ErrorCode, InvalidInput
 from fiko.inputs import parse_media_url
-from fiko.search_normalize import words_added
+from fiko.search_normalize import words_added, words_of
 from workspaces.models import Membership
 
 from . import delivery_state, events
@@ -247,12 +247,9 @@ def conversation_refresh_message_words(conversation_id: int) -> None:
     deletion; a store only appends). Under the conversation lock, so no store's words are lost."""
     if not list(Conversation.objects.select_for_update().filter(pk=conversation_id).values_list("pk", flat=True)):
         return
-    words = ""
     contents = (Message.objects.filter(conversation_id=conversation_id, is_deleted=False).exclude(content="")
                 .order_by("seq").values_list("content", flat=True))
-    for content in contents.iterator():
-        words = words_added(words, content)
-    Conversation.objects.filter(pk=conversation_id).update(message_words=words)
+    Conversation.objects.filter(pk=conversation_id).update(message_words=words_of(contents.iterator()))
 
 
 # --- read state ------------------------------------------------------------------------------

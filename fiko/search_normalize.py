@@ -52,3 +52,9 @@ def words_added(words: str, text: str | None) -> str:
     have = set(words.split(" ")) if words else set()
     new = [word for word in dict.fromkeys(search_words(text)) if word not in have]
     return " ".join(([words] if words else []) + new)
+
+
+def words_of(texts) -> str:
+    """The distinct normalized words of ``texts`` in order of first appearance: what
+    ``words_added`` builds one text at a time, in one pass."""
+    return " ".join(dict.fromkeys(word for text in texts for word in search_words(text)))
