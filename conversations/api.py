@@ -25,7 +25,7 @@ from fiko.pagination import FikoListPagination
 
 from .filters import ConversationFilter
 from .models import Conversation, Message
-from .selectors import (DEFAULT_MESSAGES, MAX_MESSAGES, conversation_get_for_user, conversation_list_counted,
+from .selectors import (DEFAULT_MESSAGES, MAX_MESSAGES, conversation_get_for_user, conversation_list,
                         message_window, read_markers_for)
 from .serializers import ConversationSerializer, ConversationUpdateSerializer, MessageSerializer, ReferenceSerializer
 from .services import conversation_update, message_render, message_send
@@ -46,8 +46,7 @@ class ConversationViewSet(viewsets.GenericViewSet):
 
     @extend_schema(parameters=filterset_parameters(ConversationFilter), responses=ConversationSerializer(many=True))
     def list(self, request):
-        conversations, self.list_counter = conversation_list_counted(user=request.user, filters=request.query_params,
-                                                                     request=request)
+        conversations = conversation_list(user=request.user, filters=request.query_params, request=request)
         page = self.paginate_queryset(conversations)
         return self.get_paginated_response(ConversationSerializer(page, many=True).data)
 

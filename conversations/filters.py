@@ -1,8 +1,5 @@
 """ConversationFilter: seed 000's filters plus v1 status names. Used only through
 conversations.selectors (REST and the /ws/conversations/ socket alike)."""
-from contextlib import contextmanager
-from contextvars import ContextVar
-
 import django_filters
 from django import forms
 from django.db import connection
@@ -100,91 +97,29 @@ class _ArchivedFilter(TriStateFilter):
         return queryset.filter(is_archived=flag)
 
 
-SEARCH_PROBE = 2_000  # rows read per side to tell a rare word (exact id set) from a common one
-
-
-_PROBES: ContextVar[dict | None] = ContextVar("conversation_search_probes", default=None)
-
-
-@contextmanager
-def remembered_probes():
-    """Within the block, search_probe remembers its answers in the dict it yields
-    ({word: ids or None}): the list's count then knows the common words without probing again."""
-    token = _PROBES.set({})
-    try:
-        yield _PROBES.get()
-    finally:
-        _PROBES.reset(token)
+SEARCH_PROBE = 2_000  # rows read to tell a rare word (exact id set) from a common one
 
 
 def _word_matches(word):
     """``word`` in the conversation's messages (``message_words``, normalized as the word is),
-    its title (stored as written: the variant regex) or its customer (``search_text``; the
-    customer row is already joined for the wire, so this is a plain condition on the row)."""
+    its title (stored as written: the variant regex) or its customer (``customer_words``, the
+    customer's search_text kept on the conversation): three columns of the row, each with its
+    trigram index on PostgreSQL."""
     return (Q(message_words__contains=word) | Q(title__iregex=variant_pattern(word))
-            | Q(customer__search_text__contains=word))
-
-
-def _search_sides(word):
-    """The two trigram-indexed reads of a word, unordered: conversations whose messages or
-    title have it (one BitmapOr of conv_message_words_trgm and conv_title_trgm), customers
-    whose search_text has it."""
-    in_conversations = Q(message_words__contains=word) | Q(title__iregex=variant_pattern(word))
-    return (Conversation.objects.filter(in_conversations).order_by().values_list("id", flat=True),
-            Customer.objects.filter(search_text__contains=word).order_by().values_list("id", flat=True))
+            | Q(customer_words__contains=word))
 
 
 def search_probe(word: str) -> set[int] | None:
     """The ids of every conversation (of any workspace: the list query keeps its own tenancy)
-    that ``word`` matches, when there are few: at most SEARCH_PROBE rows from each side
-    (conversations by their messages and titles, customers), each read through its trigram
-    indexes. None when a side has
-    more (a common word), when the word is too short for trigrams, or off PostgreSQL."""
-    memo = _PROBES.get()
-    if memo is not None and word in memo:
-        return memo[word]
-    found = _probe(word)
-    if memo is not None:
-        memo[word] = found
-    return found
-
-
-def common_word_count(queryset, word: str, cap: int) -> tuple[int, bool]:
-    """The capped count of a search list whose ``word`` is common, without id lists: the list's
-    rows whose messages or title have the word (A: one column of the row, so a dense word
-    stops at the cap after a short read); when that is within the cap, the rows whose customer
-    has it (B: customers through the trigram index, joined to the list through its
-    (workspace, customer) index), plus, if A had any, the rows of A that B does not hold.
-    ``queryset``: the list without this word's condition (or with it: the same rows)."""
-    def capped(rows, limit):
-        return rows.order_by().values("pk")[:limit].count()
-
-    in_conversations = Q(message_words__contains=word) | Q(title__iregex=variant_pattern(word))
-    by_customer = Q(customer__search_text__contains=word)
-    in_a = capped(queryset.filter(in_conversations), cap + 1)
-    if in_a > cap:
-        return cap, True
-    found = capped(queryset.filter(by_customer), cap + 1)
-    if in_a and found <= cap:
-        found += capped(queryset.filter(in_conversations).exclude(by_customer), cap + 1 - found)
-    return min(found, cap), found > cap
-
-
-def _probe(word: str) -> set[int] | None:
+    that ``word`` matches, when there are few: at most SEARCH_PROBE rows, read unordered
+    through one BitmapOr of the trigram indexes (conv_message_words_trgm, conv_title_trgm,
+    conv_customer_words_trgm). None when there are more (a common word), when the word is too
+    short for trigrams, or off PostgreSQL."""
     if connection.vendor != "postgresql" or len(word) < 3:
         return None
-    in_conversations, in_customers = _search_sides(word)
-    # every side is always read: the number of queries does not depend on the data
-    found = list(in_conversations[: SEARCH_PROBE + 1])
-    customers = list(in_customers[: SEARCH_PROBE + 1])
-    if len(found) > SEARCH_PROBE or len(customers) > SEARCH_PROBE:
-        customers, found = [], None
-    # the conversations of the matching customers (by the customer_id index)
-    by_customer = Conversation.objects.filter(customer_id__in=customers).order_by().values_list("id", flat=True)
-    rows = list(by_customer[: SEARCH_PROBE + 1]) if found is not None else []
-    if found is None or len(rows) > SEARCH_PROBE:
-        return None
-    return set(found) | set(rows)
+    found = list(Conversation.objects.filter(_word_matches(word)).order_by()
+                 .values_list("id", flat=True)[: SEARCH_PROBE + 1])
+    return None if len(found) > SEARCH_PROBE else set(found)
 
 
 class ConversationFilter(django_filters.FilterSet):

@@ -49,6 +49,10 @@ class Conversation(models.Model):
     # conversation instead of its messages. The store appends under the row lock; an edit or
     # deletion rebuilds it (conversation_refresh_message_words).
     message_words = models.TextField(blank=True, default="", editable=False)
+    # Derived, for search: the customer's search_text, so a search by the customer's name reads a
+    # column of the conversation (a trigram index on PostgreSQL) instead of joining customers.
+    # Filled on creation (save) and rewritten by the customer services when it changes.
+    customer_words = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         constraints = [
@@ -62,8 +66,9 @@ class Conversation(models.Model):
         ]
         # One index per offered order (conversations.filters.ORDER_FIELDS, both directions) and
         # (workspace, status, priority) for those filters. The indexes with the NULL placement of
-        # last_message_at (the default order, also partial for unread_only) and the trigram
-        # indexes on titles and message content are PostgreSQL-only (migration 0003).
+        # last_message_at (the default order, also partial for unread_only and, migration 0007,
+        # for is_archived) and the trigram indexes on titles and message content are
+        # PostgreSQL-only (migration 0003).
         indexes = [
             models.Index(fields=["workspace", "status", "priority"], name="conv_ws_status"),
             models.Index(fields=["workspace", "updated_at", "id"], name="conv_ws_updated"),
@@ -80,6 +85,11 @@ class Conversation(models.Model):
 
     def __str__(self):
         return self.title or f"Conversation {self.pk}"
+
+    def save(self, *args, **kwargs):
+        if self._state.adding and not self.customer_words and self.customer_id is not None:
+            self.customer_words = self.customer.search_text
+        super().save(*args, **kwargs)
 
 
 class Message(models.Model):

@@ -2,7 +2,6 @@
 import functools
 
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.query import ModelIterable
 
@@ -13,8 +12,7 @@ from fiko.inputs import id_or_none
 from fiko.pagination import MAX_PAGE_SIZE, Page, PageRequest, fetch_filtered_page
 from workspaces.selectors import workspace_ids_for_user
 
-from .filters import (ORDER_FIELDS, PRIORITY_NAMES, SOURCE_CHOICES, STATUS_CHOICES, ConversationFilter,
-                      common_word_count, remembered_probes)
+from .filters import ORDER_FIELDS, PRIORITY_NAMES, SOURCE_CHOICES, STATUS_CHOICES, ConversationFilter
 from .models import Conversation, Message, ReadMarker
 
 DEFAULT_MESSAGES = 50
@@ -111,26 +109,9 @@ def conversation_list(*, user, filters=None, request=None, workspace_ids=None):
     return apply_filterset(ConversationFilter, filters or {}, queryset, request=request)
 
 
-def conversation_list_counted(*, user, filters=None, request=None, workspace_ids=None):
-    """(conversation_list, its counter for fetch_page or None): a search with a common word is
-    counted through that word's conversation column and customers (common_word_count), not by
-    walking the list."""
-    with remembered_probes() as probes:
-        queryset = conversation_list(user=user, filters=filters, request=request, workspace_ids=workspace_ids)
-    common = [word for word, ids in probes.items() if ids is None and len(word) >= 3]
-    if not common or connection.vendor != "postgresql":
-        return queryset, None
-    counted = queryset
-    if len(probes) == 1:  # the only word: count its candidates in the list without the search
-        rest = filters.copy()
-        rest.pop("search")
-        counted = conversation_list(user=user, filters=rest, request=request, workspace_ids=workspace_ids)
-    return queryset, lambda cap: common_word_count(counted, common[0], cap)
-
-
 def conversation_page(*, user, filters=None, workspace_ids=None) -> tuple[Page, PageRequest]:
-    return fetch_filtered_page(filters, lambda filters: conversation_list_counted(
-        user=user, filters=filters, workspace_ids=workspace_ids))
+    return fetch_filtered_page(filters, lambda filters: (
+        conversation_list(user=user, filters=filters, workspace_ids=workspace_ids), None))
 
 
 def conversation_get_for_user(*, user, conversation_id) -> Conversation | None:

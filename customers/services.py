@@ -3,6 +3,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import events
+from conversations.models import Conversation
 from fiko.errors import ErrorCode, InvalidInput
 
 from .models import Customer, Tag
@@ -12,6 +13,13 @@ from .selectors import customer_with_counts
 def customer_publish(customer_id: int, *, created: bool = False) -> None:
     """Queue ``customer.created``/``customer.updated`` for the customer's workspace."""
     events.publish_customers([customer_id], created=created)
+
+
+def _conversations_follow_words(customer: Customer, before: str) -> None:
+    """The customer's conversations keep a copy of its search_text (Conversation.customer_words,
+    what a conversation search by the customer's name reads): rewritten when it changed."""
+    if customer.search_text != before:
+        Conversation.objects.filter(customer_id=customer.pk).update(customer_words=customer.search_text)
 
 
 @transaction.atomic
@@ -44,9 +52,11 @@ def customer_upsert_from_platform(
         changed = [k for k, v in profile.items() if v and getattr(customer, k) != v]
         if not changed:
             return customer, False
+        before = customer.search_text
         for key in changed:
             setattr(customer, key, profile[key])
         customer.save(update_fields=changed)
+        _conversations_follow_words(customer, before)
         # Conversation rows embed the customer: the lists must see the new name or picture.
         events.publish_customers_with_conversations([customer.pk])
         return customer, False
@@ -67,10 +77,12 @@ def customer_create_for_web(*, workspace, first_name: str, last_name: str = "", 
 def customer_update(*, customer: Customer, data: dict) -> Customer:
     """PATCH of name, email, phone and tags (``tag_ids`` must be tags of the same workspace)."""
     fields = [k for k in ("first_name", "last_name", "email", "phone") if k in data]
+    before = customer.search_text
     for key in fields:
         setattr(customer, key, data[key])
     if fields:
         customer.save(update_fields=fields)
+        _conversations_follow_words(customer, before)
     if "tag_ids" in data:
         tag_ids = set(data["tag_ids"])
         tags = list(Tag.objects.filter(workspace_id=customer.workspace_id, pk__in=tag_ids))

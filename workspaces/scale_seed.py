@@ -13,7 +13,8 @@ tests). Everything derived is consistent with what the services would have writt
 - conversations spread over a year, each with messages in ``seq`` order (ids rise with seq),
   customer and staff messages alternating irregularly, ``is_answered`` set on customer
   messages a staff reply followed; ``last_seq``, ``last_message``, ``last_message_at``,
-  ``message_words`` (the distinct normalized words of its messages, as the store keeps them);
+  ``message_words`` (the distinct normalized words of its messages, as the store keeps them),
+  ``customer_words`` (its customer's ``search_text``);
 - read markers of the owner and of the customer, and ``unread_count`` /
   ``customer_unread_count`` equal to the messages after those markers (most threads are read).
 
@@ -171,7 +172,8 @@ CUSTOMER_COLUMNS = ("id", "workspace_id", "source", "external_id", "first_name",
                     "phone", "profile_picture", "search_text", "created_at", "updated_at", "last_activity_at")
 CONVERSATION_COLUMNS = ("id", "workspace_id", "customer_id", "channel_id", "source", "title", "status", "priority",
                         "assignee_id", "is_archived", "created_at", "updated_at", "last_message_at", "last_seq",
-                        "last_message_id", "unread_count", "customer_unread_count", "message_words")
+                        "last_message_id", "unread_count", "customer_unread_count", "message_words",
+                        "customer_words")
 MESSAGE_COLUMNS = ("id", "conversation_id", "seq", "content", "role", "sender_type", "sender_user_id",
                    "sender_customer_id", "message_type", "media_url", "thumbnail_url", "reply_to_id", "reference",
                    "is_ai_response", "is_answered", "is_edited", "is_deleted", "channel_id", "external_id",
@@ -210,8 +212,8 @@ def _message_counts(rng, conversations: int, messages: int) -> list[int]:
 class _Thread:
     """One conversation's rows, generated together so the counters agree with the messages."""
 
-    def __init__(self, *, rng, conversation_id, customer_id, customer_source, owner_id, first_message_id,
-                 message_index, count, now, workspace_id, w):
+    def __init__(self, *, rng, conversation_id, customer_id, customer_source, customer_words, owner_id,
+                 first_message_id, message_index, count, now, workspace_id, w):
         self.messages, self.markers = [], []
         created = now - YEAR * rng.random()
         persian = rng.random() < 0.5
@@ -269,7 +271,8 @@ class _Thread:
         assignee = owner_id if rng.random() < 0.3 else None
         self.row = (conversation_id, workspace_id, customer_id, None, source, title, status, priority, assignee,
                     rng.random() < 0.05, w.when(created), w.when(last_at or created), w.when(last_at), last_seq,
-                    first_message_id + count - 1 if count else None, unread, customer_unread, " ".join(words))
+                    first_message_id + count - 1 if count else None, unread, customer_unread, " ".join(words),
+                    customer_words)
         self.messages = [tuple(row) for row in self.messages]
 
 
@@ -296,12 +299,13 @@ def scale_seed(*, workspace: Workspace, customers: int, conversations: int, mess
             tag, _ = Tag.objects.get_or_create(workspace=workspace, name=name, defaults={"color": color})
             tag_ids.append(tag.pk)
         first_customer = _next_id(Customer)
-        sources = []
+        sources, search_texts = [], []
 
         def customer_rows():
             for index in range(customers):
                 row = _customer_row(rng, index, first_customer + index, workspace.pk, now, w)
                 sources.append(row[2])
+                search_texts.append(row[10])
                 yield row
 
         report.counts["customers"] = w.rows(Customer, CUSTOMER_COLUMNS, customer_rows())
@@ -330,7 +334,8 @@ def scale_seed(*, workspace: Workspace, customers: int, conversations: int, mess
                 customer_index = (k * step) % customers
                 thread = _Thread(rng=rng, conversation_id=first_conversation + k - start,
                                  customer_id=first_customer + customer_index,
-                                 customer_source=sources[customer_index], owner_id=owner_id,
+                                 customer_source=sources[customer_index],
+                                 customer_words=search_texts[customer_index], owner_id=owner_id,
                                  first_message_id=message_id, message_index=message_index, count=counts[k], now=now,
                                  workspace_id=workspace.pk, w=w)
                 message_id += counts[k]

@@ -1,6 +1,6 @@
 """The count of a conversation search with a common word (counted on the conversations' own
-column, then through their customers, then the rows only the first side holds) is exact up to
-the cap and the cap with count_capped past it, whichever side each conversation matches by."""
+columns: messages, title, customer) is exact up to the cap and the cap with count_capped past
+it, whichever of them each conversation matches by."""
 import pytest
 
 from conversations import filters as conversation_filters
