@@ -55,7 +55,8 @@ class Customer(models.Model):
         ]
         # One index per offered order (customers.filters.ORDER_FIELDS; each serves both
         # directions: the tie-breakers follow the direction, see StrictOrderingFilter). The
-        # indexes with the NULL placement of last_activity_at (the default order) and the trigram
+        # indexes with the NULL placement of last_activity_at (the default order; migration 0006
+        # makes its index carry search_text and email for index-only walks) and the trigram
         # index on search_text are PostgreSQL-only (migration 0003; SQLite has no NULLS LAST), as
         # is customer_id_ws (migration 0005: id with the columns a count's filters read, so a
         # count driven from tag links or unread conversations reads no customer row).
