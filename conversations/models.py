@@ -81,6 +81,8 @@ class Conversation(models.Model):
             # (conversation_status), a workspace's conversations of given customers (tags, search).
             models.Index(fields=["customer", "status"], name="conv_customer_status"),
             models.Index(fields=["workspace", "customer", "id"], name="conv_ws_customer"),
+            # A status's customers as one range (the hash side of a conversation_status count).
+            models.Index(fields=["status", "customer"], name="conv_status_customer"),
         ]
 
     def __str__(self):
