@@ -110,8 +110,8 @@ def conversation_list(*, user, filters=None, request=None, workspace_ids=None):
 
 
 def conversation_page(*, user, filters=None, workspace_ids=None) -> tuple[Page, PageRequest]:
-    return fetch_filtered_page(filters, lambda filters: (
-        conversation_list(user=user, filters=filters, workspace_ids=workspace_ids), None))
+    return fetch_filtered_page(filters, lambda filters: conversation_list(user=user, filters=filters,
+                                                                           workspace_ids=workspace_ids))
 
 
 def conversation_get_for_user(*, user, conversation_id) -> Conversation | None:

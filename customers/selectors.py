@@ -57,8 +57,8 @@ def customer_list(*, user, filters=None, request=None, workspace_ids=None):
 
 
 def customer_page(*, user, filters=None, workspace_ids=None) -> tuple[Page, PageRequest]:
-    return fetch_filtered_page(filters, lambda filters: (
-        customer_list(user=user, filters=filters, workspace_ids=workspace_ids), None))
+    return fetch_filtered_page(filters, lambda filters: customer_list(user=user, filters=filters,
+                                                                       workspace_ids=workspace_ids))
 
 
 def customer_get_for_user(*, user, customer_id) -> Customer | None:

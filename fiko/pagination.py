@@ -65,9 +65,8 @@ def capped_count(queryset, cap: int) -> tuple[int, bool]:
     return min(found, cap), found > cap
 
 
-def fetch_page(queryset, request: PageRequest, counter=None) -> Page:
-    """One page of ``queryset`` (ordered) and its total; see the module docstring. ``counter(cap)``
-    may answer the capped count faster than counting ((total, capped), or None to count)."""
+def fetch_page(queryset, request: PageRequest) -> Page:
+    """One page of ``queryset`` (ordered) and its total; see the module docstring."""
     start, stop = request.offset, request.offset + request.limit + 1
     if request.offset:
         # Deep pages: skip rows in a narrow id query, then load only this page's rows.
@@ -81,17 +80,16 @@ def fetch_page(queryset, request: PageRequest, counter=None) -> Page:
     if not has_more and (rows or not request.offset):  # the page tells the total
         total = request.offset + len(rows)
         return Page(rows, min(total, cap), False, total > cap)
-    total, capped = (counter and counter(cap)) or capped_count(queryset, cap)
+    total, capped = capped_count(queryset, cap)
     return Page(rows, total, has_more, capped)
 
 
 def fetch_filtered_page(filters: dict | None, listing) -> tuple[Page, PageRequest]:
     """The page ``filters`` ask for (checked before the filters themselves) of ``listing(filters)``,
-    which answers (the filtered, ordered queryset, its ``counter`` for fetch_page or None)."""
+    the filtered, ordered queryset."""
     filters = filters or {}
     page = parse_page_request(filters)
-    queryset, counter = listing(filters)
-    return fetch_page(queryset, page, counter=counter), page
+    return fetch_page(listing(filters), page), page
 
 
 def _int(params: dict, name: str, default: int, minimum: int, maximum: int) -> int:
@@ -133,7 +131,7 @@ class FikoListPagination(BasePagination):
         self.request = request
         self.page_request = parse_page_request(params)
         self.by_offset = params.get("limit") is not None or params.get("offset") is not None
-        self.page = fetch_page(queryset, self.page_request, counter=getattr(view, "list_counter", None))
+        self.page = fetch_page(queryset, self.page_request)
         return self.page.rows
 
     def _link(self, offset: int | None) -> str | None:
