@@ -16,20 +16,19 @@ from django.conf import settings
 
 from chat.selectors import participant_names
 from conversations.models import Message
-from conversations.selectors import (DEFAULT_MESSAGES, MAX_MESSAGES, conversation_access_for_staff,
+from conversations.selectors import (DEFAULT_MESSAGES, MAX_MESSAGES, RECENT_MESSAGES, conversation_access_for_staff,
                                      message_rows_window, read_markers_for)
 from conversations.serializers import message_rows_wire
 from conversations.services import conversation_mark_read, message_render, message_send
 from fiko import presence_events, realtime
 from fiko.consumers import BaseConsumer, encoded_once
 from fiko.errors import CloseCode, ErrorCode, InvalidInput
-from fiko.inputs import parse_id
+from fiko.inputs import id_or_none, parse_id
 from fiko.participants import USER, Participant, parse_keys
 from fiko.timefmt import now_iso
 from fiko.tokens import STAFF, Principal
 from fiko.ws_auth import INVALID_TOKEN
 
-RECENT_MESSAGES = 50
 ROLES = (Message.Role.SUPPORT, Message.Role.MARKETING)
 
 
@@ -44,6 +43,16 @@ def recent_messages_frame(*, conversation_id: int) -> dict:
     rows, has_more = message_rows_window(conversation_id=conversation_id, limit=RECENT_MESSAGES)
     return {"type": "recent_messages", "messages": messages_for_frame(rows, conversation_id),
             "has_more": has_more, "timestamp": now_iso()}
+
+
+def chat_handshake(*, user_id, conversation_id) -> tuple[object | None, object | None, dict | None]:
+    """Everything the chat socket's handshake reads, in one database call: (the token's active
+    user, the conversation if that user may see it, its ``recent_messages`` frame). Three
+    queries, each compiled once per process."""
+    user, conversation = conversation_access_for_staff(user_id=user_id, conversation_id=conversation_id)
+    if conversation is None:
+        return user, None, None
+    return user, conversation, recent_messages_frame(conversation_id=conversation.pk)
 
 
 def messages_page_frame(*, conversation_id: int, before_id=None, after_id=None, limit=DEFAULT_MESSAGES) -> dict:
@@ -128,23 +137,28 @@ class ChatConsumer(BaseConsumer):
     verifies_principal = True
 
     async def connect(self):
-        user, self.conversation = await database_sync_to_async(conversation_access_for_staff)(
-            user_id=self.user.pk, conversation_id=self.scope["url_route"]["kwargs"]["conversation_id"]
-        )
-        if user is None:  # the token's user is gone or deactivated
-            return await self.reject(CloseCode.POLICY_VIOLATION, INVALID_TOKEN, ErrorCode.FORBIDDEN)
+        conversation_id = id_or_none(self.scope["url_route"]["kwargs"]["conversation_id"])
+        # Subscribe first, then read (in the one database call that also checks access): a
+        # message stored in between is in recent_messages, and its event (up to
+        # ``recent_max_seq``) is not sent a second time. Until access is confirmed the socket
+        # is not live: whatever the group sends meanwhile stays queued and is dropped on refusal.
+        group = realtime.conversation_group(conversation_id) if conversation_id is not None else None
+        if group is not None:
+            await self.join_group(group)
+        user, self.conversation, frame = await database_sync_to_async(chat_handshake)(
+            user_id=self.user.pk, conversation_id=conversation_id)
+        if user is None or self.conversation is None:
+            if group is not None:
+                await self.leave_group(group)
+                self._outbox.clear()
+            if user is None:  # the token's user is gone or deactivated
+                return await self.reject(CloseCode.POLICY_VIOLATION, INVALID_TOKEN, ErrorCode.FORBIDDEN)
+            return await self.reject(CloseCode.NOT_FOUND, "Conversation not found")
         self.user = user
         self.principal = Principal(kind=STAFF, user=user, expires_at=self.principal.expires_at)
-        if self.conversation is None:
-            return await self.reject(CloseCode.NOT_FOUND, "Conversation not found")
         self.conversation_id = self.conversation.pk
-        self.recent_max_seq = 0
-        # Subscribe first, then read: a message stored in between is in recent_messages, and
-        # its event (up to ``recent_max_seq``) is not sent a second time.
-        await self.join_group(realtime.conversation_group(self.conversation_id))
-        await self.accept()
-        frame = await database_sync_to_async(recent_messages_frame)(conversation_id=self.conversation_id)
         self.recent_max_seq = max((m["seq"] for m in frame["messages"]), default=0)
+        await self.accept()
         await self.send_json(frame)
         await self._enter_presence()
 

@@ -130,21 +130,35 @@ def conversation_access_for_staff(*, user_id, conversation_id) -> tuple[object |
     in one query: the chat socket's handshake checks the token's user and its access together.
     (None, None) when there is no such active user; (user, None) when the conversation is
     missing or another workspace's. The conversation holds ``id`` and ``workspace_id``; any
-    other field loads on first use."""
+    other field loads on first use. The query is compiled once per process (every handshake
+    runs it)."""
     conversation_id = id_or_none(conversation_id)
-    users = get_user_model().objects.filter(pk=user_id, is_active=True)
-    if conversation_id is not None:
-        users = users.annotate(conversation_workspace_id=Subquery(
-            Conversation.objects.filter(pk=conversation_id, workspace__memberships__user_id=OuterRef("pk"))
-            .values("workspace_id")[:1]))
-    user = users.first()
+    if conversation_id is None:
+        rows = _STAFF_USER.rows(user_id=user_id)
+    else:
+        rows = _STAFF_ACCESS.rows(user_id=user_id, conversation_id=conversation_id)
+    user = rows[0] if rows else None
     if user is None:
         return None, None
     workspace_id = getattr(user, "conversation_workspace_id", None)
     if workspace_id is None:
         return user, None
-
     return user, instance_of_columns(Conversation, {"id": conversation_id, "workspace_id": workspace_id})
+
+
+def _active_user(*, user_id):
+    return get_user_model().objects.filter(pk=user_id, is_active=True)[:1]
+
+
+def _active_user_with_access(*, user_id, conversation_id):
+    return get_user_model().objects.filter(pk=user_id, is_active=True).annotate(
+        conversation_workspace_id=Subquery(
+            Conversation.objects.filter(pk=conversation_id, workspace__memberships__user_id=OuterRef("pk"))
+            .values("workspace_id")[:1]))[:1]
+
+
+_STAFF_USER = CompiledQuery(_active_user)
+_STAFF_ACCESS = CompiledQuery(_active_user_with_access)
 
 
 def conversation_get_for_customer(*, customer, conversation_id) -> Conversation | None:
@@ -183,13 +197,25 @@ def messages_for_wire(queryset=None):
 
 def read_markers_for(conversation_ids) -> dict[int, list]:
     """{conversation_id: [row(reader_type, reader_id, last_read_seq, read_at), ...]}: what
-    MessageSerializer / message_wire need for read receipts, in one query."""
+    MessageSerializer / message_wire need for read receipts, in one query (compiled once per
+    process for one conversation: every chat handshake asks)."""
+    conversation_ids = list(conversation_ids)
+    if len(conversation_ids) == 1:
+        rows = _ONE_CONVERSATION_MARKERS.rows(conversation_id=conversation_ids[0])
+    else:
+        rows = _read_markers(ReadMarker.objects.filter(conversation_id__in=conversation_ids))
     markers: dict[int, list] = {}
-    rows = ReadMarker.objects.filter(conversation_id__in=list(conversation_ids)).values_list(
-        "conversation_id", "reader_type", "reader_id", "last_read_seq", "read_at", named=True)
     for marker in rows:
         markers.setdefault(marker.conversation_id, []).append(marker)
     return markers
+
+
+def _read_markers(queryset):
+    return queryset.values_list("conversation_id", "reader_type", "reader_id", "last_read_seq", "read_at", named=True)
+
+
+_ONE_CONVERSATION_MARKERS = CompiledQuery(
+    lambda conversation_id: _read_markers(ReadMarker.objects.filter(conversation_id=conversation_id)))
 
 
 def _window(queryset, *, before_id, after_id, limit) -> tuple[list, bool]:
@@ -225,9 +251,22 @@ MESSAGE_WIRE_COLUMNS = (
 
 def message_rows_window(*, conversation_id: int, before_id=None, after_id=None, limit=DEFAULT_MESSAGES):
     """``message_window`` as plain rows (MESSAGE_WIRE_COLUMNS, one query, no model instances):
-    for frames that render many messages (``recent_messages``, ``messages_page``)."""
-    queryset = Message.objects.filter(conversation_id=conversation_id).values_list(*MESSAGE_WIRE_COLUMNS, named=True)
+    for frames that render many messages (``recent_messages``, ``messages_page``). The newest
+    ``RECENT_MESSAGES`` (every chat handshake's ``recent_messages``) is compiled once per process."""
+    if before_id is None and after_id is None and limit == RECENT_MESSAGES:
+        rows = _RECENT_ROWS.rows(conversation_id=conversation_id)
+        return list(reversed(rows[:limit])), len(rows) > limit
+    queryset = _message_rows(conversation_id)
     return _window(queryset, before_id=before_id, after_id=after_id, limit=limit)
+
+
+def _message_rows(conversation_id):
+    return Message.objects.filter(conversation_id=conversation_id).values_list(*MESSAGE_WIRE_COLUMNS, named=True)
+
+
+RECENT_MESSAGES = 50
+_RECENT_ROWS = CompiledQuery(
+    lambda conversation_id: _message_rows(conversation_id).order_by("-seq")[: RECENT_MESSAGES + 1])
 
 
 def message_get_in_conversation(*, conversation_id: int, message_id) -> Message | None:

@@ -18,7 +18,8 @@ import threading
 
 from django.db import connections
 
-_INT_MARKER = -7_340_032_917  # ids no row has, easy to find among the compiled parameters
+_INT_MARKER = -2_013_265_917  # ids no row has, easy to find among the compiled parameters; within a 32-bit
+# integer, since Django compiles a filter by a value out of its column's range as "no rows"
 _TEXT_MARKER = "\ue000fiko-compiled-value-{}"
 
 

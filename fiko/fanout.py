@@ -70,6 +70,8 @@ class Hub:
         if not settings.REDIS_URL:
             return
         confirmed = self._subscribed.get(group)
+        if confirmed is not None and confirmed.done() and not confirmed.cancelled() and confirmed.exception() is None:
+            return  # this process already hears the group: nothing to wait for
         if confirmed is None:
             confirmed = self._subscribed[group] = self.loop.create_future()
             try:

@@ -303,6 +303,7 @@ READYZ_TIMEOUT_SECONDS = float(os.environ.get("READYZ_TIMEOUT_SECONDS", 2))
 # LOG_FORMAT=json: one JSON object per line (fiko/log_json.py), the default with DEBUG off;
 # uvicorn's own loggers then write through the same handler. text: plain lines (development).
 def logging_settings(log_format: str) -> dict:
+    level = os.environ.get("LOG_LEVEL", "INFO")
     config = {
         "version": 1,
         "disable_existing_loggers": False,
@@ -313,10 +314,10 @@ def logging_settings(log_format: str) -> dict:
             "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets", "quiet_probes"],
                         "formatter": "json" if log_format == "json" else "text"},
         },
-        "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        "root": {"handlers": ["console"], "level": level},
     }
-    if log_format == "json":
-        config["loggers"] = {name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+    if log_format == "json":  # the server's own lines (a socket accepted, a request) obey LOG_LEVEL too
+        config["loggers"] = {name: {"handlers": ["console"], "level": level, "propagate": False}
                              for name in ("uvicorn", "uvicorn.access", "daphne")}
     return config
 

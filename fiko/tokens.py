@@ -3,6 +3,7 @@
 Staff tokens are simplejwt tokens for a Django user with ``kind = "staff"``; customer tokens
 carry ``customer_id``, ``workspace_id`` and ``kind = "customer"`` and no ``user_id``.
 """
+import time
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -76,7 +77,28 @@ class InvalidCredentials(Exception):
 
 
 def access_claims(raw: str) -> AccessClaims:
-    """Signature, expiry, token type and kind: no query. Raises InvalidCredentials."""
+    """Signature, expiry, token type and kind: no query. Raises InvalidCredentials.
+
+    A token that checked out is remembered until it expires (by its text; the signing key
+    changes only with a restart): what it claims cannot change, and a client's sockets and reconnects bring
+    the same token again and again (W3: the signature check was a twentieth of a handshake).
+    Only the check is remembered; whoever the token names is still loaded and checked."""
+    claims = _checked.get(raw)
+    if claims is not None and claims.expires_at > time.time():
+        return claims
+    claims = _check(raw)
+    if claims.expires_at is not None:
+        if len(_checked) >= CHECKED_TOKENS_KEPT:
+            _checked.clear()
+        _checked[raw] = claims
+    return claims
+
+
+CHECKED_TOKENS_KEPT = 10_000
+_checked: dict[str, AccessClaims] = {}
+
+
+def _check(raw: str) -> AccessClaims:
     try:
         token = AccessToken(raw)
     except TokenError as exc:

@@ -4,6 +4,7 @@ checked; tests/deploy/test_nginx_live.py runs the nginx part for real).
 Services and what they wait for, a one-shot ``migrate`` the others wait for, health checks,
 ``web`` without a fixed host port (``--scale web=N``), no secret written in the file, DEBUG
 off, no demo data unless asked, the Dockerfile's non-root user."""
+import json
 import re
 from pathlib import Path
 
@@ -108,6 +109,15 @@ def test_the_image_runs_as_a_non_root_user():
     assert users and users[-1] not in {"root", "0"}, "the image must end with a non-root USER"
     assert lines.index(f"USER {users[-1]}") < next(i for i, line in enumerate(lines) if line.startswith("CMD"))
     assert any("useradd" in line and users[-1] in line for line in lines)
+
+
+def test_production_servers_do_not_compress_every_frame_per_socket(services):
+    """permessage-deflate, which every browser offers, gives each socket its own zlib state and
+    compresses each event once per socket; the production commands turn it off."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cmd = json.loads(next(line for line in dockerfile.splitlines() if line.startswith("CMD "))[4:])
+    for command in (cmd, services["web"]["command"]):
+        assert command[command.index("--ws-per-message-deflate") + 1] == "false"
 
 
 def test_nginx_body_limit_matches_the_upload_limit(settings):

@@ -143,3 +143,14 @@ async def test_one_heartbeat_renews_every_socket_of_the_process(redis_presence, 
         presence.stop_keeping_alive(f"process.chan{n}")
     heartbeat = presence._heartbeats[asyncio.get_running_loop()]  # noqa: SLF001
     assert heartbeat.registrations == {} and heartbeat.task is None  # nothing left pending
+
+
+async def test_entering_works_after_redis_forgot_its_scripts(redis_presence):
+    """Entering runs a script by its hash; a Redis that restarted (or flushed its scripts) has
+    none, and the next newcomer still enters and sees who is here."""
+    key = presence.conversation_key(42)
+    await presence.enter_and_list(key, "user:1", "proc.a", "alice")
+    await redis_clients.async_client().script_flush()
+    first, others = await presence.enter_and_list(key, "user:2", "proc.b", "bob")
+    assert first is True and others == {"user:1": "alice"}
+    assert await presence.online(key) == {"user:1", "user:2"}
