@@ -16,6 +16,7 @@ from fiko.asgi import application
 from fiko.log_json import JsonFormatter
 from fiko.webhook_http import is_webhook
 from integrations import webhooks
+from integrations.inbound import channel_for_webhook
 from integrations.telegram.views import SECRET_HEADER
 from tests.integrations.conftest import database_unreachable, load_fixture, post_telegram
 
@@ -49,7 +50,7 @@ async def asgi_post(path, body: bytes, headers: dict, *, method="POST", host="te
         if message["type"] == "http.response.body" and not message.get("more_body"):
             answered.set()
 
-    await application(scope, receive, send)
+    await asyncio.create_task(application(scope, receive, send))  # a task per request, as a server runs it
     start = next(m for m in sent if m["type"] == "http.response.start")
     content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     names = {k.decode().lower(): v.decode() for k, v in start["headers"]}
@@ -160,3 +161,17 @@ def test_a_slow_delivery_does_not_hold_up_the_next(telegram_channel, monkeypatch
     assert (first[0], second[0]) == (200, 200)
     assert sorted(Message.objects.values_list("content", flat=True)) == sorted(
         [first_update["message"]["text"], "second"])
+
+
+def test_the_channel_lookup_is_one_query_and_finds_only_its_own_platform(telegram_channel, instagram_channel,
+                                                                           django_assert_num_queries):
+    for _ in range(2):  # compiled on the first call, reused on the second
+        with django_assert_num_queries(1):
+            channel = channel_for_webhook(channel_id=telegram_channel.pk, platform="telegram")
+        assert channel == telegram_channel and channel.workspace == telegram_channel.workspace
+    with django_assert_num_queries(0):
+        assert channel.workspace.name  # joined
+    assert channel_for_webhook(channel_id=instagram_channel.pk, platform="telegram") is None
+    assert channel_for_webhook(channel_id=instagram_channel.pk, platform="instagram") == instagram_channel
+    for channel_id in (telegram_channel.pk + 1000, 2**63, -(2**63) - 1, "x", None):
+        assert channel_for_webhook(channel_id=channel_id, platform="telegram") is None
