@@ -10,6 +10,7 @@ import threading
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import override_settings
+from django.urls import reverse
 
 from conversations.models import Message
 from fiko.asgi import application
@@ -72,6 +73,8 @@ def assert_same_answer(lean, client_response):
 
 
 def test_only_webhook_paths_take_the_lean_path():
+    for platform in ("telegram", "instagram"):  # the route's own URLs (integrations/urls.py)
+        assert is_webhook({"path": reverse("platform-webhook", kwargs={"platform": platform, "channel_id": 12})})
     assert is_webhook({"path": "/integrations/telegram/12/webhook/"})
     assert is_webhook({"path": "/fiko/integrations/instagram/3/webhook/", "root_path": "/fiko"})
     for path in ("/integrations/telegram/12/webhook", "/integrations/telegram/x/webhook/",
