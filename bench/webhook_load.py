@@ -18,6 +18,7 @@ would exceed it is counted and not sent). Prints one JSON object:
 """
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sys
@@ -31,6 +32,8 @@ from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import Meter, cpu_percent, loads, percentile, raise_open_files_limit  # noqa: E402
+
+CONNECTIONS_PER_CLIENT = 20  # see Run.run
 
 monotonic = time.monotonic
 
@@ -137,8 +140,16 @@ class Run:
         except asyncio.TimeoutError:
             self.errors["watchers_not_ready"] += args.watchers - len(opened)
 
-        limits = httpx.Limits(max_connections=args.max_in_flight, max_keepalive_connections=args.max_in_flight)
-        async with httpx.AsyncClient(base_url=self.base, limits=limits, timeout=args.timeout) as client:
+        # Several small connection pools, not one of max_in_flight connections: httpcore's pool
+        # scans every queued request against every connection on each assignment, and with
+        # hundreds in flight that scan took the whole client's CPU (the client, not the server,
+        # then set the ack times).
+        shards = max(1, args.max_in_flight // CONNECTIONS_PER_CLIENT)
+        per_client = -(-args.max_in_flight // shards)
+        limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(
+                httpx.AsyncClient(base_url=self.base, limits=limits, timeout=args.timeout)) for _ in range(shards)]
             await asyncio.sleep(0.5)
             start = server.snapshot()
             total = round(args.rate * args.duration)
@@ -152,7 +163,7 @@ class Run:
                     self.errors["not_sent_in_flight_cap"] += 1
                     continue
                 self.in_flight += 1
-                tasks.append(asyncio.create_task(self.post(client, n)))
+                tasks.append(asyncio.create_task(self.post(clients[n % shards], n)))
             await asyncio.gather(*tasks)
             last_ack = monotonic()
             send_window = last_ack - t0

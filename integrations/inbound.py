@@ -20,6 +20,7 @@ from conversations.services import (
 from customers.models import Customer
 from customers.services import customer_upsert_from_platform
 from fiko import log_context
+from fiko.compiled_sql import CompiledQuery
 
 from .models import Channel, InboundEvent
 
@@ -57,11 +58,19 @@ class InboundResult:
     detail: str = ""
 
 
+# The channel of every webhook delivery, compiled to SQL once per process (fiko/compiled_sql.py).
+_CHANNEL_FOR_WEBHOOK = CompiledQuery(
+    lambda pk, platform: Channel.objects.select_related("workspace").filter(pk=pk, platform=platform).order_by("pk")[:1])
+_BIGINT = range(-2**63, 2**63)  # a compiled id reaches the database as it is: one past bigint matches no channel
+
+
 def channel_for_webhook(*, channel_id, platform: str) -> Channel | None:
     try:
-        channel = Channel.objects.select_related("workspace").filter(pk=int(channel_id), platform=platform).first()
+        pk = int(channel_id)
     except (TypeError, ValueError):
         return None
+    rows = _CHANNEL_FOR_WEBHOOK.rows(pk=pk, platform=platform) if pk in _BIGINT else []
+    channel = rows[0] if rows else None
     log_context.bind_workspace(channel.workspace_id if channel is not None else None)
     return channel
 
