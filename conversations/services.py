@@ -158,12 +158,10 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
         external_send_result=external_send_result,
         next_attempt_at=delivery_state.initial_next_attempt(delivery_status, now),
     )
-    _MESSAGE_INSERT.insert(message)
     # The conversation's row, under its lock: the counters' new values are known here.
     conversation.last_seq, conversation.last_message = seq, message
-    conversation.last_message_at, conversation.updated_at = message.created_at, now
-    fields, values = ["last_seq", "last_message_id", "last_message_at", "updated_at"], [
-        seq, message.pk, message.created_at, now]
+    conversation.last_message_at = conversation.updated_at = message.created_at = message.updated_at = now
+    fields, values = ["last_message_id", "last_seq", "last_message_at", "updated_at"], [seq, now, now]
     if from_customer:
         counter = "unread_count"
         if conversation.status == Status.CLOSED and channel is None:
@@ -180,7 +178,9 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
         conversation.message_words = words
         fields.append("message_words")
         values.append(words)
-    _conversation_update(tuple(fields), counter).update(conversation.pk, values, [1])
+    # One statement on PostgreSQL: the message's INSERT and the conversation's UPDATE.
+    _MESSAGE_INSERT.insert_then_update(message, _conversation_update(tuple(fields), counter), conversation.pk,
+                                       values, [1])
     if from_customer:
         _customer_activity(type(sender.customer)).update(sender.customer.pk, [now])
 

@@ -108,8 +108,9 @@ def _prepared(fields: list, plains: list, values: list, connection) -> list:
 
 class CompiledInsert:
     """``INSERT`` of one new ``model`` row (every concrete field but the auto pk), returning its
-    pk: what ``Model.save`` does for a new instance (auto_now fields set by their ``pre_save``)
-    but with the SQL written once per process and no signals."""
+    pk: what ``Model.save`` does for a new instance (``auto_now``/``auto_now_add`` fields the
+    caller left unset are stamped by their ``pre_save``), with the SQL written once per process
+    and no signals."""
 
     def __init__(self, model):
         meta = model._meta
@@ -121,28 +122,68 @@ class CompiledInsert:
 
     def insert(self, obj) -> None:
         """Store ``obj`` (a new instance) and set its pk."""
-        using = router.db_for_write(self.model, instance=obj)
-        connection = connections[using]
+        using, connection, params = self._prepare(obj)
         sql = self._sql.get(using) or self._write_sql(using)
-        for field in self._stamped:
-            field.pre_save(obj, True)
-        params = _prepared(self._fields, self._plains, [getattr(obj, f.attname) for f in self._fields], connection)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             if connection.features.can_return_columns_from_insert:
                 pk = cursor.fetchone()[0]
             else:
                 pk = connection.ops.last_insert_id(cursor, self.model._meta.db_table, self.model._meta.pk.column)
+        self._stored(obj, pk, using)
+
+    def insert_then_update(self, obj, update: "CompiledUpdate", pk, values: list, increments: list = ()) -> None:
+        """Store ``obj`` as ``insert`` does, then ``update.update(pk, [obj.pk, *values],
+        increments)``: ``update``'s first field takes the new row's pk (a conversation's
+        ``last_message_id``). On PostgreSQL both are one statement (``WITH new AS (INSERT …
+        RETURNING pk) UPDATE … FROM new``): one round trip instead of two."""
+        if connections[router.db_for_write(self.model, instance=obj)].vendor != "postgresql":
+            self.insert(obj)
+            update.update(pk, [obj.pk, *values], increments)
+            return
+        using, connection, params = self._prepare(obj)
+        sql = self._sql.get((using, update)) or self._write_combined_sql(using, update)
+        params += update.params(connection, pk, [None, *values], increments)[1:]  # all but the new pk's place
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            self._stored(obj, cursor.fetchone()[0], using)
+
+    def _prepare(self, obj) -> tuple:
+        using = router.db_for_write(self.model, instance=obj)
+        connection = connections[using]
+        for field in self._stamped:
+            if getattr(obj, field.attname) is None:
+                field.pre_save(obj, True)
+        return using, connection, _prepared(self._fields, self._plains, [getattr(obj, f.attname) for f in self._fields],
+                                            connection)
+
+    @staticmethod
+    def _stored(obj, pk, using: str) -> None:
         obj.pk = pk
         obj._state.adding, obj._state.db = False, using
 
+    def _write_combined_sql(self, using: str, update: "CompiledUpdate") -> str:
+        quote = connections[using].ops.quote_name
+        new_pk = f"{quote('new_row')}.{quote(self.model._meta.pk.column)}"
+        table, target_pk = quote(update.model._meta.db_table), quote(update.model._meta.pk.column)
+        first, *sets = update.sets(quote, qualified=True)
+        sets.insert(0, first.replace("%s", new_pk))
+        sql = (f"WITH {quote('new_row')} AS ({self._insert_sql(using)} RETURNING {quote(self.model._meta.pk.column)}) "
+               f"UPDATE {table} SET {', '.join(sets)} FROM {quote('new_row')} WHERE {table}.{target_pk} = %s "
+               f"RETURNING {new_pk}")
+        self._sql[(using, update)] = sql
+        return sql
+
+    def _insert_sql(self, using: str) -> str:
+        quote, meta = connections[using].ops.quote_name, self.model._meta
+        return (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in self._fields)}) "
+                f"VALUES ({', '.join(['%s'] * len(self._fields))})")
+
     def _write_sql(self, using: str) -> str:
         connection = connections[using]
-        quote, meta = connection.ops.quote_name, self.model._meta
-        sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in self._fields)}) "
-               f"VALUES ({', '.join(['%s'] * len(self._fields))})")
+        sql = self._insert_sql(using)
         if connection.features.can_return_columns_from_insert:
-            sql += f" RETURNING {quote(meta.pk.column)}"
+            sql += f" RETURNING {connection.ops.quote_name(self.model._meta.pk.column)}"
         self._sql[using] = sql
         return sql
 
@@ -166,15 +207,21 @@ class CompiledUpdate:
         using = router.db_for_write(self.model)
         connection = connections[using]
         sql = self._sql.get(using) or self._write_sql(using)
-        params = _prepared(self._fields, self._plains, list(values), connection) + list(increments) + [pk]
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, self.params(connection, pk, values, increments))
             return cursor.rowcount
+
+    def params(self, connection, pk, values: list, increments: list) -> list:
+        return _prepared(self._fields, self._plains, values, connection) + list(increments) + [pk]
+
+    def sets(self, quote, *, qualified: bool = False) -> list[str]:
+        """The SET clauses, one ``%s`` each, fields then counters."""
+        table = f"{quote(self.model._meta.db_table)}." if qualified else ""
+        return ([f"{quote(f.column)} = %s" for f in self._fields]
+                + [f"{quote(f.column)} = {table}{quote(f.column)} + %s" for f in self._counters])
 
     def _write_sql(self, using: str) -> str:
         quote, meta = connections[using].ops.quote_name, self.model._meta
-        sets = [f"{quote(f.column)} = %s" for f in self._fields]
-        sets += [f"{quote(f.column)} = {quote(f.column)} + %s" for f in self._counters]
-        sql = f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} WHERE {quote(meta.pk.column)} = %s"
+        sql = f"UPDATE {quote(meta.db_table)} SET {', '.join(self.sets(quote))} WHERE {quote(meta.pk.column)} = %s"
         self._sql[using] = sql
         return sql
