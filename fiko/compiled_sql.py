@@ -34,12 +34,12 @@ class CompiledQuery:
         """``build(**values)`` returns the queryset for those values, e.g.
         ``lambda pk: conversations_for_wire().filter(pk=pk)``. It is called once, with markers."""
         self._build = build
-        self._compiled: tuple | None = None  # (queryset, compiler, sql, params, {name: positions})
+        self._compiled: tuple | None = None  # (queryset, compiler, sql, params, {name: positions}, converters)
         self._lock = threading.Lock()
 
     def rows(self, **values) -> list:
         """The queryset's rows for ``values`` (prefetches included)."""
-        template, compiler, sql, params, positions = self._compiled or self._compile(values)
+        template, compiler, sql, params, positions, converters = self._compiled or self._compile(values)
         params = list(params)
         for name, places in positions.items():
             for place in places:
@@ -47,6 +47,7 @@ class CompiledQuery:
         runner = copy.copy(compiler)
         runner.connection = connections[template.db]  # this thread's connection
         runner.as_sql = lambda *args, **kwargs: (sql, tuple(params))
+        runner.get_converters = lambda expressions: converters  # the same columns every run
         queryset = template._chain()  # a copy of the queryset: building it anew cost more than copying
         queryset.query.get_compiler = lambda *args, **kwargs: runner
         return list(queryset)
@@ -67,8 +68,11 @@ class CompiledQuery:
                 missing = [name for name, places in positions.items() if not places]
                 if missing:
                     raise ValueError(f"not parameters of the query: {missing}")
+                # The row converters depend on the columns only (each is called with the run's
+                # connection): worked out once, not for every run.
+                converters = compiler.get_converters([s[0] for s in compiler.select[0:compiler.col_count]])
                 compiler.connection = None  # each run takes its own thread's connection
-                self._compiled = (template, compiler, sql, tuple(params), positions)
+                self._compiled = (template, compiler, sql, tuple(params), positions, converters)
         return self._compiled
 
 
