@@ -26,6 +26,7 @@ from .serializers import MessageSerializer, ReferenceSerializer
 
 MAX_CONTENT_CHARS = 4096
 REFERENCE_TYPES = ("appointment", "product", "pack")
+MESSAGE_TYPES = tuple(Message.MessageType.values)  # the enum builds this list anew on every read
 
 # Sent on commit with ``message_id`` when message_send stores a message that still has to be
 # delivered to a platform. integrations/apps.py connects the delivery kick here, so this app
@@ -39,8 +40,8 @@ def _check_message_input(*, conversation_id, content, message_type, media_url, t
     if not isinstance(content, str):
         raise InvalidInput("content must be a string")
     content = content.strip()
-    if message_type not in Message.MessageType.values:
-        raise InvalidInput(f"message_type must be one of {', '.join(Message.MessageType.values)}")
+    if message_type not in MESSAGE_TYPES:
+        raise InvalidInput(f"message_type must be one of {', '.join(MESSAGE_TYPES)}")
     # Staff may link an http(s) file (e.g. a product image); customers only what is served here.
     media_url = parse_media_url(media_url, allow_external=from_staff)
     thumbnail_url = parse_media_url(thumbnail_url, allow_external=from_staff, field="thumbnail_url")
