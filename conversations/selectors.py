@@ -13,7 +13,7 @@ from fiko.pagination import MAX_PAGE_SIZE, Page, PageRequest, fetch_filtered_pag
 from workspaces.selectors import workspace_ids_for_user
 
 from .filters import ORDER_FIELDS, PRIORITY_NAMES, SOURCE_CHOICES, STATUS_CHOICES, ConversationFilter
-from .models import Conversation, Message, ReadMarker
+from .models import Conversation, Message, ReadMarker, Status
 
 DEFAULT_MESSAGES = 50
 MAX_MESSAGES = 100
@@ -87,13 +87,43 @@ def _store_lock(sender_field: str, by_client: bool, by_platform: bool, *, conver
     if by_platform:
         same_platform_id = Q(channel_id=channel_id, external_id=external_id)
         duplicates = same_platform_id if duplicates is None else duplicates | same_platform_id
+    return _with_store_probes(duplicates).filter(pk=conversation_id)
+
+
+def _with_store_probes(duplicates: Q | None):
+    """Conversations locked (``FOR UPDATE``) with the store's probes: ``duplicate_id``, a
+    message matching ``duplicates`` (or None), and ``has_unanswered``."""
     duplicate = Value(None, output_field=IntegerField()) if duplicates is None else Subquery(
         Message.objects.filter(duplicates).order_by().values("pk")[:1])
     unanswered = Message.objects.filter(
         conversation_id=OuterRef("pk"), sender_type=Message.SenderType.CUSTOMER, is_answered=False)
     return (Conversation.objects.select_for_update(of=("self",))
-            .annotate(duplicate_id=duplicate, has_unanswered=Exists(unanswered))
-            .filter(pk=conversation_id))
+            .annotate(duplicate_id=duplicate, has_unanswered=Exists(unanswered)))
+
+
+def conversation_lock_open_on_channel(*, customer_id: int, channel_id: int, external_id: str = "") -> Conversation | None:
+    """The customer's conversation on a platform channel that is not closed (at most one: a
+    partial unique constraint), locked for a new message of theirs as ``conversation_lock_for_store``
+    locks it, with the same probes (the platform's message id ``external_id`` on this channel;
+    no client id), found by that lookup instead of its id: a webhook update reads the row once,
+    where finding it and then locking it were two statements. None when there is none."""
+    by_platform = bool(external_id)
+    compiled = _OPEN_ON_CHANNEL_LOCKS[by_platform]
+    values = {"customer_id": customer_id, "channel_id": channel_id}
+    if by_platform:
+        values["external_id"] = external_id
+    rows = compiled.rows(**values)
+    return rows[0] if rows else None
+
+
+def _open_on_channel_lock(by_platform: bool, *, customer_id, channel_id, external_id=None):
+    duplicates = Q(channel_id=channel_id, external_id=external_id) if by_platform else None
+    return (_with_store_probes(duplicates).filter(customer_id=customer_id, channel_id=channel_id)
+            .exclude(status=Status.CLOSED).order_by("pk")[:1])
+
+
+_OPEN_ON_CHANNEL_LOCKS = {by_platform: CompiledQuery(functools.partial(_open_on_channel_lock, by_platform))
+                          for by_platform in (False, True)}
 
 
 def conversation_list(*, user, filters=None, request=None, workspace_ids=None):

@@ -3,6 +3,14 @@
 Every message, whatever brought it in (platform webhook, /ws/chat/, the multiplexed socket,
 REST), is stored by ``_message_store`` and announced by ``message.created`` to the
 conversation's group and its workspace's group; every consumer renders that in its dialect.
+
+JOINS: the writes a platform webhook makes inside its own transaction (integrations/inbound.py,
+one per platform event) join that transaction without a savepoint
+(``transaction.atomic(savepoint=False)``): a savepoint and its release were two of a webhook
+update's round trips each, and nothing catches their errors inside the webhook's transaction
+and carries on (an error rolls the whole update back, its ``InboundEvent`` key included).
+Called on their own they are one transaction each, as every other write. A savepoint that is
+rolled back to on purpose (a unique key's race caught as ``IntegrityError``) stays.
 """
 import functools
 from dataclasses import dataclass
@@ -20,8 +28,8 @@ from workspaces.models import Membership
 
 from . import delivery_state, events
 from .models import Conversation, Message, ReadMarker, Status
-from .selectors import (conversation_for_wire, conversation_lock_for_store, message_get_in_conversation,
-                        messages_for_wire)
+from .selectors import (conversation_for_wire, conversation_lock_for_store, conversation_lock_open_on_channel,
+                        message_get_in_conversation, messages_for_wire)
 from .serializers import MessageSerializer, ReferenceSerializer
 
 MAX_CONTENT_CHARS = 4096
@@ -125,7 +133,10 @@ def _answer_waiting(conversation_id: int) -> None:
 def _message_store(*, conversation_id: int, sender: Sender, content="", message_type="text", media_url="",
                    thumbnail_url="", reply_to_message_id=None, reference=None, client_message_id="",
                    channel=None, external_id="", delivery_status=None, is_ai_response=False,
-                   external_send_result=None) -> tuple[Message, bool]:
+                   external_send_result=None, locked: Conversation | None = None) -> tuple[Message, bool]:
+    """``locked``: the conversation's row already locked in this transaction for this very
+    message, with the lock's probes (``conversation_lock_open_on_channel``), or None to lock
+    it here."""
     content, media_url, thumbnail_url, reply_to, reference = _check_message_input(
         conversation_id=conversation_id, content=content, message_type=message_type, media_url=media_url,
         thumbnail_url=thumbnail_url, reply_to_message_id=reply_to_message_id, reference=reference,
@@ -138,7 +149,7 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
         sender_field, sender_id = "sender_user_id", sender.user.pk
     else:  # a customer, or nobody known (an echo of a reply typed in the platform's own app)
         sender_field, sender_id = "sender_customer_id", sender.customer.pk if sender.customer else None
-    conversation = conversation_lock_for_store(
+    conversation = locked if locked is not None else conversation_lock_for_store(
         conversation_id, sender_field=sender_field, sender_id=sender_id, client_message_id=client_message_id,
         channel_id=channel.pk if channel is not None else None, external_id=external_id,
     )
@@ -209,7 +220,7 @@ def message_send(*, conversation: Conversation, user, content="", message_type="
     return message, created
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # JOINS: see the module's docstring
 def message_receive(*, conversation: Conversation, customer, content="", message_type="text", media_url="",
                     thumbnail_url="", reply_to_message_id=None, reference=None, client_message_id="",
                     channel=None, external_id="") -> tuple[Message, bool]:
@@ -223,7 +234,32 @@ def message_receive(*, conversation: Conversation, customer, content="", message
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # JOINS: see the module's docstring
+def message_receive_on_channel(*, customer, channel, content="", message_type="text", media_url="", external_id="",
+                               reply_to_external_id: str | None = None) -> tuple[Message, bool]:
+    """The customer writes on a platform channel (webhook): stored in their conversation on it
+    that is not closed, or in a new one (as ``conversation_get_or_open_for_channel``). The
+    conversation's row is read once, by the store's own lock (``conversation_lock_open_on_channel``),
+    not found and then locked. ``reply_to_external_id``: the platform id of the message it
+    answers, when we stored that one in the conversation. A repeated platform id returns the
+    stored message. Returns (message, created)."""
+    locked = conversation_lock_open_on_channel(customer_id=customer.pk, channel_id=channel.pk, external_id=external_id)
+    if locked is not None:
+        conversation_id = locked.pk
+    else:  # the new conversation's row is locked by the store, as any other
+        conversation_id = _conversation_open_for_channel(customer=customer, channel=channel)[0].pk
+    reply_to = None
+    if reply_to_external_id:
+        reply_to = (Message.objects.filter(conversation_id=conversation_id, channel=channel,
+                                           external_id=reply_to_external_id).values_list("pk", flat=True).first())
+    return _message_store(
+        conversation_id=conversation_id, sender=Sender.of_customer(customer), content=content,
+        message_type=message_type, media_url=media_url, reply_to_message_id=reply_to, channel=channel,
+        external_id=external_id, locked=locked,
+    )
+
+
+@transaction.atomic(savepoint=False)  # JOINS: see the module's docstring
 def message_record_sent_elsewhere(*, conversation: Conversation, channel, external_id: str, content="",
                                   message_type="text", media_url="", reply_to_message_id=None) -> tuple[Message, bool]:
     """A staff message sent from the platform's own app (an Instagram echo we did not send):
@@ -236,7 +272,7 @@ def message_record_sent_elsewhere(*, conversation: Conversation, channel, extern
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # JOINS: see the module's docstring
 def message_edit_from_platform(*, channel, external_id: str, content: str | None = None,
                                deleted: bool = False) -> Message | None:
     """The customer edited (or unsent) a message on the platform: update the stored row and
@@ -338,16 +374,23 @@ def conversation_create(*, workspace, customer, title: str = "", source: str | N
     return conversation
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # JOINS: see the module's docstring
 def conversation_get_or_open_for_channel(*, customer, channel) -> tuple[Conversation, bool]:
     """The customer's not-closed conversation on this platform channel, or a new one. Two
     concurrent deliveries open one (a partial unique constraint decides, not a check)."""
-    def existing():
-        return Conversation.objects.filter(customer=customer, channel=channel).exclude(status=Status.CLOSED).first()
-
-    conversation = existing()
+    conversation = _open_on_channel(customer, channel)
     if conversation is not None:
         return conversation, False
+    return _conversation_open_for_channel(customer=customer, channel=channel)
+
+
+def _open_on_channel(customer, channel) -> Conversation | None:
+    return Conversation.objects.filter(customer=customer, channel=channel).exclude(status=Status.CLOSED).first()
+
+
+def _conversation_open_for_channel(*, customer, channel) -> tuple[Conversation, bool]:
+    """A new conversation of the customer on the channel, found none open; or the one a
+    concurrent delivery opened first (the partial unique constraint decides, in a savepoint)."""
     try:
         with transaction.atomic():
             conversation = Conversation.objects.create(
@@ -355,7 +398,7 @@ def conversation_get_or_open_for_channel(*, customer, channel) -> tuple[Conversa
                 title=conversation_default_title(source=channel.platform, customer=customer),
             )
     except IntegrityError:
-        return existing(), False
+        return _open_on_channel(customer, channel), False
     conversation_publish(conversation.pk, created=True)
     return conversation, True
 

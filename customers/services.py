@@ -22,7 +22,7 @@ def _conversations_follow_words(customer: Customer, before: str) -> None:
         Conversation.objects.filter(customer_id=customer.pk).update(customer_words=customer.search_text)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # joins a caller's transaction: see conversations/services.py
 def customer_upsert_from_platform(
     *, workspace, source: str, external_id: str, first_name: str = "", last_name: str = "",
     username: str = "", profile_picture: str | None = None, profile_fetched_at=None,

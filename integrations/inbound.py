@@ -14,8 +14,8 @@ from django.utils import timezone
 from conversations import delivery_state
 from conversations.models import Conversation, Message, Status
 from conversations.services import (
-    conversation_get_or_open_for_channel, conversation_mark_read, message_edit_from_platform, message_receive,
-    message_record_sent_elsewhere, message_publish_updated,
+    conversation_get_or_open_for_channel, conversation_mark_read, message_edit_from_platform,
+    message_publish_updated, message_receive_on_channel, message_record_sent_elsewhere,
 )
 from customers.models import Customer
 from customers.services import customer_upsert_from_platform
@@ -105,25 +105,16 @@ def _customer(channel: Channel, person: PlatformPerson) -> Customer:
     return customer
 
 
-def _reply_to_id(conversation: Conversation, channel: Channel, external_id: str | None) -> int | None:
-    if not external_id:
-        return None
-    return (Message.objects.filter(conversation=conversation, channel=channel, external_id=external_id)
-            .values_list("pk", flat=True).first())
-
-
 def _store_parts(channel, customer, parts, reply_to_external_id) -> list[Message]:
-    conversation, _ = conversation_get_or_open_for_channel(customer=customer, channel=channel)
-    reply_to = _reply_to_id(conversation, channel, reply_to_external_id)
-    stored = []
-    for index, part in enumerate(parts):
-        message, _ = message_receive(
-            conversation=conversation, customer=customer, content=part.content[:MAX_CONTENT],
-            message_type=part.message_type, media_url=part.media_url, channel=channel,
-            external_id=part.external_id, reply_to_message_id=reply_to if index == 0 else None,
-        )
-        stored.append(message)
-    return stored
+    """The parts, in order, in the customer's open conversation on the channel (opened if none)."""
+    return [
+        message_receive_on_channel(
+            customer=customer, channel=channel, content=part.content[:MAX_CONTENT], message_type=part.message_type,
+            media_url=part.media_url, external_id=part.external_id,
+            reply_to_external_id=reply_to_external_id if index == 0 else None,
+        )[0]
+        for index, part in enumerate(parts)
+    ]
 
 
 def inbound_message_receive(*, channel: Channel, event_key: str, person: PlatformPerson, parts: list[InboundPart],

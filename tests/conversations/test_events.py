@@ -43,6 +43,26 @@ def test_a_customer_message_announces_the_message_the_row_and_the_customer(works
     assert [e["type"] for e in room.drain()] == ["message.created"]
 
 
+def test_a_message_event_carries_the_conversation_row_as_the_lists_read_it(workspace, staff, customer,
+                                                                          conversation, listen):
+    """The row in message.created (its customer's tags read with it on PostgreSQL) is, byte for
+    byte, the row the conversation list renders, for a customer with no tag and with several
+    (name order, not id order; names beyond ASCII, quotes)."""
+    from conversations.selectors import conversation_for_wire
+    from conversations.serializers import conversation_wire
+    from fiko.consumers import encode_frame
+
+    room = listen([conversation_group(conversation.pk)])
+    for names in ([], ["zeta", 'Qu"ote', "Émile", "ألف", "alpha"]):
+        customer.tags.add(*[Tag.objects.create(workspace=workspace, name=name, color="#abcdef") for name in names])
+        message_send(conversation=conversation, user=staff, content=f"{len(names)} tags")
+        row = [e["conversation"] for e in room.drain() if e["type"] == "message.created"][-1]
+        expected = conversation_wire(conversation_for_wire(conversation.pk))
+        assert encode_frame(row) == encode_frame(expected)
+        assert [tag["name"] for tag in row["customer"]["tags"]] == [
+            t.name for t in Tag.objects.filter(customers=customer).order_by("name")]
+
+
 def test_staff_writes_and_reads(workspace, staff, customer, conversation, listen):
     message_receive(conversation=conversation, customer=customer, content="Hi")
     room, lists = listen([conversation_group(conversation.pk)]), listen([workspace_group(workspace.pk)])
