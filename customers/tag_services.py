@@ -75,7 +75,8 @@ def _conversations_drop_tag(tag: Tag) -> None:
         conversations.filter(customer_tag_ids__overlap=[tag.pk]).update(customer_tag_ids=Func(
             F("customer_tag_ids"), Value(tag.pk), function="array_remove", output_field=IdArrayField()))
     else:  # JSON text: the list without the id
-        conversations.filter(customer_id__in=Customer.tags.through.objects.filter(tag=tag).values("customer_id")).update(
+        wearers = Customer.tags.through.objects.filter(tag=tag).values("customer_id")
+        conversations.filter(customer_id__in=wearers).update(
             customer_tag_ids=RawSQL("(SELECT json_group_array(value) FROM json_each(customer_tag_ids) "
                                     "WHERE value <> %s)", [tag.pk], output_field=IdArrayField()))
 
