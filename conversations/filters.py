@@ -162,6 +162,8 @@ class ConversationFilter(django_filters.FilterSet):
         if not value:
             return queryset
         ids = tag_ids_named(value, request_user(self)) or [0]  # ids, not names: see customers.tag_names
+        if connection.vendor == "postgresql":  # the conversation's copy of its customer's tag ids (GIN)
+            return queryset.filter(customer_tag_ids__overlap=ids)
         return queryset.filter(
             Exists(Customer.tags.through.objects.filter(customer=OuterRef("customer_id"), tag_id__in=ids))
         )

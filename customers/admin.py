@@ -1,11 +1,12 @@
-"""Customers in the admin. Edits go through customers.services so customer.updated is
-published like any other change; a web-chat account's password hash is never shown."""
+"""Customers in the admin. Edits (and tag deletions) go through customers.services so
+customer.updated is published like any other change; a web-chat account's password hash is never shown."""
 from django import forms
 from django.contrib import admin
 from django.db.models import Count
 
 from .models import Customer, CustomerAccount, Tag
 from .services import customer_publish, customer_update
+from .tag_services import tag_delete
 
 PROFILE_FIELDS = ("first_name", "last_name", "email", "phone")
 
@@ -23,6 +24,13 @@ class TagAdmin(admin.ModelAdmin):
     @admin.display(description="customers", ordering="customer_total")
     def customer_count(self, tag):
         return tag.customer_total
+
+    def delete_model(self, request, obj):
+        tag_delete(tag=obj)  # its customers' conversations drop its id; wearers are republished
+
+    def delete_queryset(self, request, queryset):
+        for tag in queryset:
+            tag_delete(tag=tag)
 
 
 class CustomerAdminForm(forms.ModelForm):

@@ -14,13 +14,14 @@ tests). Everything derived is consistent with what the services would have writt
   customer and staff messages alternating irregularly, ``is_answered`` set on customer
   messages a staff reply followed; ``last_seq``, ``last_message``, ``last_message_at``,
   ``message_words`` (the distinct normalized words of its messages, as the store keeps them),
-  ``customer_words`` (its customer's ``search_text``);
+  ``customer_words`` (its customer's ``search_text``), ``customer_tag_ids`` (its customer's tag ids);
 - read markers of the owner and of the customer, and ``unread_count`` /
   ``customer_unread_count`` equal to the messages after those markers (most threads are read).
 
 Ids are assigned here (after the tables' current maximum, under a lock) so a conversation can
 name its last message before the messages are written; the sequences are moved past them.
 """
+import json
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone as dt_timezone
@@ -85,6 +86,11 @@ class _Writer:
 
     def when(self, moment):
         return moment if self.postgres or moment is None else self.ops.adapt_datetimefield_value(moment)
+
+    def ids(self, ids):
+        """An IdArrayField's value: a list (an array through COPY), JSON text elsewhere."""
+        ids = sorted(ids)
+        return ids if self.postgres else json.dumps(ids)
 
     def rows(self, model, columns, rows) -> int:
         table = model._meta.db_table
@@ -173,7 +179,7 @@ CUSTOMER_COLUMNS = ("id", "workspace_id", "source", "external_id", "first_name",
 CONVERSATION_COLUMNS = ("id", "workspace_id", "customer_id", "channel_id", "source", "title", "status", "priority",
                         "assignee_id", "is_archived", "created_at", "updated_at", "last_message_at", "last_seq",
                         "last_message_id", "unread_count", "customer_unread_count", "message_words",
-                        "customer_words")
+                        "customer_words", "customer_tag_ids")
 MESSAGE_COLUMNS = ("id", "conversation_id", "seq", "content", "role", "sender_type", "sender_user_id",
                    "sender_customer_id", "message_type", "media_url", "thumbnail_url", "reply_to_id", "reference",
                    "is_ai_response", "is_answered", "is_edited", "is_deleted", "channel_id", "external_id",
@@ -212,8 +218,8 @@ def _message_counts(rng, conversations: int, messages: int) -> list[int]:
 class _Thread:
     """One conversation's rows, generated together so the counters agree with the messages."""
 
-    def __init__(self, *, rng, conversation_id, customer_id, customer_source, customer_words, owner_id,
-                 first_message_id, message_index, count, now, workspace_id, w):
+    def __init__(self, *, rng, conversation_id, customer_id, customer_source, customer_words, customer_tag_ids,
+                 owner_id, first_message_id, message_index, count, now, workspace_id, w):
         self.messages, self.markers = [], []
         created = now - YEAR * rng.random()
         persian = rng.random() < 0.5
@@ -272,7 +278,7 @@ class _Thread:
         self.row = (conversation_id, workspace_id, customer_id, None, source, title, status, priority, assignee,
                     rng.random() < 0.05, w.when(created), w.when(last_at or created), w.when(last_at), last_seq,
                     first_message_id + count - 1 if count else None, unread, customer_unread, " ".join(words),
-                    customer_words)
+                    customer_words, w.ids(customer_tag_ids))
         self.messages = [tuple(row) for row in self.messages]
 
 
@@ -310,10 +316,13 @@ def scale_seed(*, workspace: Workspace, customers: int, conversations: int, mess
 
         report.counts["customers"] = w.rows(Customer, CUSTOMER_COLUMNS, customer_rows())
 
+        tagged = {}  # customer index -> its tag ids, copied onto its conversations
+
         def tag_rows():
             for index in range(customers):
                 if rng.random() < 0.3:
                     picked = rng.sample(tag_ids, 2 if rng.random() < 0.2 else 1)
+                    tagged[index] = picked
                     for tag_id in picked:
                         yield first_customer + index, tag_id
 
@@ -335,7 +344,8 @@ def scale_seed(*, workspace: Workspace, customers: int, conversations: int, mess
                 thread = _Thread(rng=rng, conversation_id=first_conversation + k - start,
                                  customer_id=first_customer + customer_index,
                                  customer_source=sources[customer_index],
-                                 customer_words=search_texts[customer_index], owner_id=owner_id,
+                                 customer_words=search_texts[customer_index],
+                                 customer_tag_ids=tagged.get(customer_index, ()), owner_id=owner_id,
                                  first_message_id=message_id, message_index=message_index, count=counts[k], now=now,
                                  workspace_id=workspace.pk, w=w)
                 message_id += counts[k]

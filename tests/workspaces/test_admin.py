@@ -6,12 +6,14 @@ from django.contrib import admin
 from django.core.management import call_command
 from django.urls import reverse
 
+from conversations.consumers import conversations_list_frame
 from conversations.models import Conversation
 from conversations.services import message_receive
-from customers.models import CustomerAccount
+from customers.models import CustomerAccount, Tag
+from customers.services import customer_update
 from fiko import realtime
 from integrations.models import Channel
-from tests.factories import make_user
+from tests.factories import make_conversation, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -182,3 +184,15 @@ def test_messages_cannot_be_added_changed_or_deleted(admin_client, conversation,
     message.refresh_from_db()
     assert message.content == "keep me"
     assert Conversation.objects.get(pk=conversation.pk).last_seq == 1
+
+
+def test_a_tag_deleted_in_the_admin_leaves_its_conversations_tag_filter(admin_client, workspace, staff, customer):
+    vip = Tag.objects.create(workspace=workspace, name="VIP")
+    keep = Tag.objects.create(workspace=workspace, name="Keep")
+    conversation = make_conversation(workspace, customer)
+    customer_update(customer=customer, data={"tag_ids": [vip.pk, keep.pk]})
+    response = admin_client.post(reverse("admin:customers_tag_delete", args=[vip.pk]), {"post": "yes"})
+    assert response.status_code == 302 and not Tag.objects.filter(pk=vip.pk).exists()
+    assert Conversation.objects.get(pk=conversation.pk).customer_tag_ids == [keep.pk]
+    found = conversations_list_frame(user=staff, filters={"tags": ["Keep"]})["conversations"]
+    assert [row["id"] for row in found] == [conversation.pk]

@@ -63,6 +63,7 @@ def test_counters_agree_with_messages_and_markers(loaded):
             words = words_added(words, message.content)
         assert conversation.message_words == words
         assert conversation.customer_words == conversation.customer.search_text  # as Conversation.save copies it
+        assert conversation.customer_tag_ids == sorted(conversation.customer.tags.values_list("id", flat=True))
         staff = ReadMarker.objects.filter(conversation=conversation, reader_type="user", reader_id=owner.pk).first()
         read = staff.last_read_seq if staff else 0
         assert conversation.unread_count == sum(m.sender_type == "customer" and m.seq > read for m in messages)
