@@ -176,12 +176,16 @@ def conversation_access_for_staff(*, user_id, conversation_id) -> tuple[object |
     return user, instance_of_columns(Conversation, {"id": conversation_id, "workspace_id": workspace_id})
 
 
+def _active_users(user_id):
+    return get_user_model().objects.filter(pk=user_id, is_active=True)
+
+
 def _active_user(*, user_id):
-    return get_user_model().objects.filter(pk=user_id, is_active=True)[:1]
+    return _active_users(user_id)[:1]
 
 
 def _active_user_with_access(*, user_id, conversation_id):
-    return get_user_model().objects.filter(pk=user_id, is_active=True).annotate(
+    return _active_users(user_id).annotate(
         conversation_workspace_id=Subquery(
             Conversation.objects.filter(pk=conversation_id, workspace__memberships__user_id=OuterRef("pk"))
             .values("workspace_id")[:1]))[:1]
