@@ -64,8 +64,9 @@ class Customer(models.Model):
         # indexes with the NULL placement of last_activity_at (the default order; migration 0006
         # makes its index carry search_text and email for index-only walks) and the trigram
         # index on search_text are PostgreSQL-only (migration 0003; SQLite has no NULLS LAST), as
-        # is customer_id_ws (migration 0005: id with the columns a count's filters read, so a
-        # count driven from tag links or unread conversations reads no customer row).
+        # are customer_id_ws (migration 0005: id with the columns a count's filters read, so a
+        # count driven from unread conversations reads no customer row) and the GIN index on
+        # tag_ids (migration 0007: the tags filter's bitmap of the wearers).
         indexes = [
             models.Index(fields=["workspace", "created_at", "id"], name="customer_ws_created"),
             models.Index(fields=["workspace", "updated_at", "id"], name="customer_ws_updated"),

@@ -261,3 +261,68 @@ def test_the_tags_filters_count_reads_the_gin_index(db):
     assert any(n.get("Index Name") == "customer_tag_ids_gin" for n in nodes), json.dumps(plan, indent=1)
     assert not any(n.get("Node Type") == "Seq Scan" for n in nodes), json.dumps(plan, indent=1)
     assert not any(n.get("Relation Name") == "customers_customer_tags" for n in nodes), json.dumps(plan, indent=1)
+
+
+# --- PostgreSQL: two changes of one customer's tags at once ---------------------------------
+
+def _require_postgres():
+    if connection.vendor != "postgresql":
+        from tests.conftest import require_service
+
+        require_service("DATABASE_URL")  # fails under REQUIRE_SERVICES=1, skips otherwise
+        pytest.skip(f"row locks are PostgreSQL's here; this database is {connection.vendor}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_staff_tagging_one_customer_at_once_both_reach_the_copies(workspace):
+    """The first change holds its transaction open; the second starts meanwhile and waits for it
+    (the customer's row lock), then rewrites the copies from both changes' links: VIP and Late.
+    (Without the lock the second would read the links as they were when it started, Late only.)"""
+    import threading
+    import time
+
+    from django.db import transaction
+
+    _require_postgres()
+    customer = make_customer(workspace, first_name="Sara")
+    make_conversation(workspace, customer)
+    make_conversation(workspace, customer)
+    vip, late = (Tag.objects.create(workspace=workspace, name=name) for name in ("VIP", "Late"))
+    first_done, release, errors = threading.Event(), threading.Event(), []
+
+    def in_thread(work):
+        def run():
+            try:
+                work()
+            except Exception as error:  # reported by the test, not lost in the thread
+                errors.append(error)
+            finally:
+                connection.close()
+        return threading.Thread(target=run)
+
+    def first():
+        with transaction.atomic():
+            Customer.objects.get(pk=customer.pk).tags.add(vip)
+            first_done.set()
+            assert release.wait(20)
+
+    def waiting_for_a_lock() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND wait_event_type = 'Lock'")
+            return cursor.fetchone()[0]
+
+    one = in_thread(first)
+    one.start()
+    assert first_done.wait(20)
+    two = in_thread(lambda: Customer.objects.get(pk=customer.pk).tags.add(late))
+    two.start()
+    deadline = time.monotonic() + 20
+    while not waiting_for_a_lock():  # the second change is blocked behind the first
+        assert time.monotonic() < deadline and two.is_alive(), errors
+        time.sleep(0.01)
+    release.set()
+    one.join(20)
+    two.join(20)
+    assert not errors
+    _assert_copies(customer, [vip, late])

@@ -58,7 +58,8 @@ def test_assigning_and_removing_tags_costs_the_same_for_1_and_10_tags_and_conver
         tags = [Tag.objects.create(workspace=workspace, name=f"Tier {n}.{i}") for i in range(n)]
         listener.drain()
 
-        assigned[n], copies = _counted(lambda: customer_update(customer=customer, data={"tag_ids": [t.pk for t in tags]}))
+        tag_ids = [t.pk for t in tags]
+        assigned[n], copies = _counted(lambda: customer_update(customer=customer, data={"tag_ids": tag_ids}))
         assert copies == COPIES  # one addition
         events = listener.drain()
         assert [e["type"] for e in events] == ["customer.updated"] + ["conversation.updated"] * n
