@@ -1,10 +1,9 @@
-import json
-
 from django.conf import settings
 from django.db import models
-from django.db.models import Lookup, Q
+from django.db.models import Q
 
 from customers.models import Source
+from fiko.id_arrays import IdArrayField  # migration 0010 names it here
 
 
 class Status(models.TextChoices):
@@ -18,46 +17,6 @@ class Priority(models.IntegerChoices):
     MEDIUM = 1, "medium"
     HIGH = 2, "high"
     URGENT = 3, "urgent"
-
-
-class IdArrayField(models.Field):
-    """A sorted list of ids: ``integer[]`` on PostgreSQL (a GIN index answers ``overlap``, and the
-    planner estimates it from the column's element statistics), JSON text elsewhere (stored
-    the same, not read by any filter there)."""
-
-    def db_type(self, connection):
-        return "integer[]" if connection.vendor == "postgresql" else "text"
-
-    def from_db_value(self, value, expression, connection):
-        if value is None or isinstance(value, list):
-            return value
-        return json.loads(value)
-
-    def to_python(self, value):
-        return json.loads(value) if isinstance(value, str) else value
-
-    def get_prep_value(self, value):
-        return None if value is None else sorted({int(v) for v in value})
-
-    def get_db_prep_value(self, value, connection, prepared=False):
-        value = value if prepared else self.get_prep_value(value)
-        if value is None or connection.vendor == "postgresql":
-            return value
-        return json.dumps(value)
-
-
-@IdArrayField.register_lookup
-class Overlap(Lookup):
-    """``ids__overlap=[...]``: the list shares an id with the given ones (PostgreSQL ``&&``)."""
-
-    lookup_name = "overlap"
-
-    def as_sql(self, compiler, connection):
-        if connection.vendor != "postgresql":
-            raise NotImplementedError("overlap is read on PostgreSQL only")
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} && {rhs}::integer[]", [*lhs_params, *rhs_params]
 
 
 class Conversation(models.Model):
@@ -97,8 +56,9 @@ class Conversation(models.Model):
     customer_words = models.TextField(blank=True, default="", editable=False)
     # Derived, for the tags filter: the ids of the customer's tags, so tags=[VIP] is one
     # GIN-indexed condition on the conversation (PostgreSQL) instead of a join through the
-    # customer's tag links. Filled on creation (save) and rewritten by the customer and tag
-    # services when the customer's tags change or a tag is deleted (a rename keeps the ids).
+    # customer's tag links. Filled on creation (save) and rewritten with Customer.tag_ids by
+    # customers.tag_copies whenever the customer's tag links change or a tag is deleted (a
+    # rename keeps the ids).
     customer_tag_ids = IdArrayField(default=list, blank=True, editable=False)
 
     class Meta:

@@ -2,6 +2,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
 from django.db.models import Q
 
+from fiko.id_arrays import IdArrayField
 from fiko.search_normalize import normalize
 
 
@@ -41,6 +42,11 @@ class Customer(models.Model):
     tags = models.ManyToManyField(Tag, blank=True, related_name="customers")
     # Derived: normalized name/username/email/phone, so search is one indexed column.
     search_text = models.TextField(blank=True, default="", editable=False)
+    # Derived, for the tags filter: the sorted ids of the customer's tags, so tags=[VIP] is one
+    # GIN-indexed condition on the customer (PostgreSQL, migration 0007) instead of a probe of
+    # the tag links per row. Written only by customers.tag_copies (whenever the links change,
+    # and when a tag is deleted), never by save(): see save().
+    tag_ids = IdArrayField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
@@ -58,8 +64,9 @@ class Customer(models.Model):
         # indexes with the NULL placement of last_activity_at (the default order; migration 0006
         # makes its index carry search_text and email for index-only walks) and the trigram
         # index on search_text are PostgreSQL-only (migration 0003; SQLite has no NULLS LAST), as
-        # is customer_id_ws (migration 0005: id with the columns a count's filters read, so a
-        # count driven from tag links or unread conversations reads no customer row).
+        # are customer_id_ws (migration 0005: id with the columns a count's filters read, so a
+        # count driven from unread conversations reads no customer row) and the GIN index on
+        # tag_ids (migration 0007: the tags filter's bitmap of the wearers).
         indexes = [
             models.Index(fields=["workspace", "created_at", "id"], name="customer_ws_created"),
             models.Index(fields=["workspace", "updated_at", "id"], name="customer_ws_updated"),
@@ -83,6 +90,11 @@ class Customer(models.Model):
             " ".join([self.first_name, self.last_name, self.username, self.email, self.phone])
         )
         update_fields = kwargs.get("update_fields")
+        if update_fields is None and not self._state.adding and not kwargs.get("force_insert"):
+            # A full save of a stored customer writes every loaded field but tag_ids: the
+            # instance's copy may predate a tag change made through another instance.
+            update_fields = [f.attname for f in self._meta.concrete_fields
+                             if not f.primary_key and f.attname != "tag_ids" and f.attname in self.__dict__]
         if update_fields is not None:
             kwargs["update_fields"] = set(update_fields) | {"search_text", "updated_at"}
         super().save(*args, **kwargs)

@@ -89,9 +89,7 @@ def customer_update(*, customer: Customer, data: dict) -> Customer:
         if len(tags) != len(tag_ids):
             missing = sorted(tag_ids - {t.pk for t in tags})
             raise InvalidInput(f"Unknown tag ids: {missing}", ErrorCode.INVALID_INPUT, field="tag_ids")
-        customer.tags.set(tags)
-        # the customer's conversations keep a copy of its tag ids (what their tags filter reads)
-        Conversation.objects.filter(customer_id=customer.pk).update(customer_tag_ids=sorted(tag_ids))
+        customer.tags.set(tags)  # the copies of its tag ids follow the links: customers.tag_copies
         Customer.objects.filter(pk=customer.pk).update(updated_at=timezone.now())
     # Conversation rows embed the customer: the conversation lists must see the new name/tags.
     events.publish_customers_with_conversations([customer.pk])

@@ -3,16 +3,14 @@ so two concurrent creates cannot both win). Renaming, recolouring or deleting a 
 the customers wearing it and the conversation rows that embed them, so each customer is
 announced with ``customer.updated`` and each of their conversations with
 ``conversation.updated`` (a constant number of queries, however many)."""
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Func, Value
-from django.db.models.expressions import RawSQL
+from django.db import IntegrityError, transaction
 
 from conversations import events
-from conversations.models import Conversation, IdArrayField
 from fiko.errors import ErrorCode, InvalidInput
 from workspaces.selectors import workspace_ids_for_user
 
 from .models import Customer, Tag
+from .tag_copies import tag_copies_drop_tag
 
 
 def _name_taken(name: str) -> InvalidInput:
@@ -66,24 +64,9 @@ def tag_update(*, tag: Tag, data: dict) -> Tag:
     return tag
 
 
-def _conversations_drop_tag(tag: Tag) -> None:
-    """The conversations of the tag's customers keep a copy of their customer's tag ids
-    (Conversation.customer_tag_ids, what the conversation tags filter reads): the tag's id
-    leaves it, in one statement (through the GIN index on PostgreSQL)."""
-    conversations = Conversation.objects.filter(workspace_id=tag.workspace_id)
-    if connection.vendor == "postgresql":
-        conversations.filter(customer_tag_ids__overlap=[tag.pk]).update(customer_tag_ids=Func(
-            F("customer_tag_ids"), Value(tag.pk), function="array_remove", output_field=IdArrayField()))
-    else:  # JSON text: the list without the id
-        wearers = Customer.tags.through.objects.filter(tag=tag).values("customer_id")
-        conversations.filter(customer_id__in=wearers).update(
-            customer_tag_ids=RawSQL("(SELECT json_group_array(value) FROM json_each(customer_tag_ids) "
-                                    "WHERE value <> %s)", [tag.pk], output_field=IdArrayField()))
-
-
 @transaction.atomic
 def tag_delete(*, tag: Tag) -> None:
     customer_ids = _customer_ids(tag)
-    _conversations_drop_tag(tag)
+    tag_copies_drop_tag(tag)  # its links go by cascade, which sends no signal
     tag.delete()
     events.publish_customers_with_conversations(customer_ids)

@@ -98,7 +98,7 @@ CUSTOMER_FILTERS = [
     {"order_by": "first_name"},
     {"order_by": "-last_activity_at"},
     {"order_by": "last_activity_at"},
-    {"tags": ["VIP"]},  # tag names are read as ids first: the links' statistics then estimate right
+    {"tags": ["VIP"]},  # tag names are read as ids first: Customer.tag_ids' element statistics then estimate right
     {"tags": ["VIP"], "has_email": "true"},
     {"source": "telegram", "has_unread": "true"},
     {"conversation_status": "closed"},

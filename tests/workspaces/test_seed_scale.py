@@ -42,9 +42,13 @@ def test_counts_and_names(loaded):
     assert customers.exclude(email="").exists() and customers.exclude(phone="").exists()
     assert customers.exclude(username="").exists() and Customer.tags.through.objects.filter(
         customer__workspace=workspace).exists()
-    for customer in customers:
+    tagged = 0
+    for customer in customers.prefetch_related("tags"):
         assert customer.search_text == normalize(" ".join(
             [customer.first_name, customer.last_name, customer.username, customer.email, customer.phone]))
+        assert customer.tag_ids == sorted(tag.pk for tag in customer.tags.all())  # what the tags filter reads
+        tagged += bool(customer.tag_ids)
+    assert 0 < tagged < 400
 
 
 def test_counters_agree_with_messages_and_markers(loaded):
