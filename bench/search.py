@@ -9,7 +9,9 @@ them (with the socket's workspace ids), the REST lists, and the two socket round
 the number of queries, "SQL ms" (PostgreSQL's own Execution Time of the operation's queries,
 summed, by EXPLAIN ANALYZE: the database's cost, which the machine's load does not blur) and the
 target of each, and EXPLAIN (ANALYZE, BUFFERS) of the slowest query of every operation over its
-target (or whose SQL alone takes over half of it).
+target (or whose SQL alone takes over half of it). Deep pages are timed twice: by OFFSET
+(``page 200``, ``search 'ali' page 50``) and by cursor (``... by cursor``: the page reached by
+following ``next_cursor`` from the first page, which is walked once, outside the timing).
 
     make bench-search                                   # full size (the first load takes a while)
     BENCH_SEARCH_SCALE=0.01 make bench-search           # 10k / 3k / 30k, a quick look
@@ -92,6 +94,14 @@ CUSTOMER_OPS = [
     ("page 200", {"page": 200, "page_size": 50}),
     ("page 2000", {"page": 2000, "page_size": 50}),
     ("search 'ali' page 50", {"search": "ali", "page": 50, "page_size": 50}),
+]
+# (name, list, filters, page, target, the same page by OFFSET): the page reached by following
+# next_cursor from the first page (outside the timing), printed after its OFFSET row.
+CURSOR_OPS = [
+    ("customers: search 'ali' 50th page by cursor", "customers", {"search": "ali", "page_size": 50}, 50,
+     CUSTOMER_TARGET, "customers: search 'ali' page 50"),
+    ("conversations: page 200 by cursor", "conversations", {"page_size": 50}, 200, CONVERSATION_TARGET,
+     "conversations: page 200"),
 ]
 CONVERSATION_OPS = [
     ("default page", {}, CONVERSATION_TARGET),
@@ -219,6 +229,26 @@ def explain(query: str) -> str:
     return f"    {query[:600]}\n" + "\n".join("    " + line for line in plan.splitlines())
 
 
+def cursor_page(list_frame, filters: dict, page: int):
+    """A call that fetches page ``page`` of a list by cursor: the first call follows
+    ``next_cursor`` from the first page (``page - 1`` fetches; measure's warm-up, untimed), each
+    call then fetches that page."""
+    reached = {}
+
+    def fetch():
+        if "filters" not in reached:
+            current = dict(filters)
+            for _ in range(page - 1):
+                cursor = list_frame(filters=current)["pagination"]["next_cursor"]
+                if cursor is None:
+                    raise RuntimeError(f"bench-search: the list {filters} has fewer than {page} pages")
+                current = {**filters, "cursor": cursor}
+            reached["filters"] = current
+        return list_frame(filters=reached["filters"])
+
+    return fetch
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -313,6 +343,11 @@ def main() -> None:
     for name, filters, target in CONVERSATION_OPS:
         ops.append((f"conversations: {name}",
                     lambda f=filters: conversations_list_frame(user=owner, filters=f, workspace_ids=ids), target))
+    frames = {"customers": customers_list_frame, "conversations": conversations_list_frame}
+    for name, which, filters, page, target, by_offset in CURSOR_OPS:
+        fetch = cursor_page(lambda filters, fn=frames[which]: fn(user=owner, filters=filters, workspace_ids=ids),
+                            filters, page)
+        ops.insert(next(i for i, op in enumerate(ops) if op[0] == by_offset) + 1, (name, fetch, target))
     ops += [
         ("REST /api/customers/?search=john", lambda: api.get("/api/customers/?search=john"), CUSTOMER_TARGET),
         ("REST /api/customers/?page=200", lambda: api.get("/api/customers/?page=200"), CUSTOMER_TARGET),

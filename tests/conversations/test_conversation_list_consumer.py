@@ -64,7 +64,8 @@ async def test_get_conversations(staff, inbox):
     assert frame["type"] == "conversations_list"
     assert frame["count"] == 3 and frame["filters"] == {} and frame["timestamp"].endswith("Z")
     assert frame["pagination"] == {"limit": 50, "offset": 0, "page": 1, "page_size": 50, "total": 3,
-                                   "has_more": False, "count_capped": False}
+                                   "has_more": False, "count_capped": False,
+                                   "next_cursor": None}
     # newest message first; no message yet: last
     assert [c["id"] for c in frame["conversations"]] == [inbox["persian"], inbox["support"], inbox["closed"]]
     support = next(c for c in frame["conversations"] if c["id"] == inbox["support"])
@@ -156,6 +157,7 @@ async def test_order_and_pagination(staff, inbox):
     frame = await ask(comm, {"type": "filter_conversations",
                              "filters": {"order_by": "-unread_count", "page": 1, "page_size": 1}})
     assert [c["id"] for c in frame["conversations"]] == [inbox["support"]]
+    assert isinstance(frame["pagination"].pop("next_cursor"), str)
     assert frame["pagination"] == {"limit": 1, "offset": 0, "page": 1, "page_size": 1, "total": 3, "has_more": True, "count_capped": False}
     await comm.disconnect()
 

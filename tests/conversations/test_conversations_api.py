@@ -47,7 +47,7 @@ def ids(response):
 
 def test_list(api, inbox, staff):
     body = api.get("/api/conversations/").json()
-    assert set(body) == {"count", "next", "previous", "results"} and body["count"] == 2
+    assert set(body) == {"count", "next", "previous", "next_cursor", "results"} and body["count"] == 2
     support = next(r for r in body["results"] if r["id"] == inbox["support"])
     assert support["assignee"] == {"id": staff.pk, "username": "alice"} and support["priority"] == "high"
     assert support["unread_count"] == 1 and support["last_message"]["content"] == "Where is my order?"

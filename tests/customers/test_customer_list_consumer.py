@@ -70,7 +70,8 @@ async def test_get_customers_lists_the_workspace_page(staff, people):
     assert ids(frame) == sorted([people["john"], people["ali"], people["sara"], people["nobody"]])
     assert frame["count"] == 4 and frame["filters"] == {} and frame["timestamp"].endswith("Z")
     assert frame["pagination"] == {"limit": 50, "offset": 0, "page": 1, "page_size": 50, "total": 4,
-                                   "has_more": False, "count_capped": False}
+                                   "has_more": False, "count_capped": False,
+                                   "next_cursor": None}
     john = next(c for c in frame["customers"] if c["id"] == people["john"])
     assert john["username"] == "johndoe" and john["source"] == "telegram"
     assert john["tags"] == [{"id": people["vip"], "name": "VIP", "color": "#ff0000"}]
@@ -195,12 +196,13 @@ async def test_pagination_limit_offset_and_page_size(staff, people):
     frame = await ask(comm, {"type": "filter_customers", "filters": {**order, "limit": 3, "offset": 0}})
     assert [c["id"] for c in frame["customers"]] == [people[n] for n in ("nobody", "john", "ali")]
     assert frame["count"] == 4
+    assert isinstance(frame["pagination"].pop("next_cursor"), str)
     assert frame["pagination"] == {"limit": 3, "offset": 0, "page": 1, "page_size": 3, "total": 4, "has_more": True, "count_capped": False}
     frame = await ask(comm, {"type": "filter_customers", "filters": {**order, "limit": 3, "offset": 3}})
     assert [c["id"] for c in frame["customers"]] == [people["sara"]] and frame["pagination"]["has_more"] is False
     frame = await ask(comm, {"type": "filter_customers", "filters": {**order, "page": 2, "page_size": 2}})
     assert [c["id"] for c in frame["customers"]] == [people["ali"], people["sara"]]
-    assert frame["pagination"] == {"limit": 2, "offset": 2, "page": 2, "page_size": 2, "total": 4, "has_more": False, "count_capped": False}
+    assert frame["pagination"] == {"limit": 2, "offset": 2, "page": 2, "page_size": 2, "total": 4, "has_more": False, "count_capped": False, "next_cursor": None}
     frame = await ask(comm, {"type": "filter_customers", "filters": {**order, "page": "5", "page_size": "2"}})
     assert frame["customers"] == [] and frame["count"] == 4
     await comm.disconnect()

@@ -57,7 +57,7 @@ def test_list_shape_and_tenancy(api, people):
     response = api.get("/api/customers/")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"count", "next", "previous", "results"}
+    assert set(body) == {"count", "next", "previous", "next_cursor", "results"}
     assert body["count"] == 3 and body["next"] is None and body["previous"] is None
     assert ids(response) == sorted([people["john"], people["ali"], people["sara"]])
     john = next(r for r in body["results"] if r["id"] == people["john"])

@@ -83,7 +83,7 @@ def test_rest_lists_cap_count_and_say_so_in_a_header(api, five, settings):
     settings.LIST_COUNT_CAP = 3
     response = api.get("/api/customers/?page_size=2")
     body = response.json()
-    assert response.status_code == 200 and set(body) == {"count", "next", "previous", "results"}
+    assert response.status_code == 200 and set(body) == {"count", "next", "previous", "next_cursor", "results"}
     assert body["count"] == 3 and len(body["results"]) == 2 and body["next"] is not None
     assert response["X-Count-Capped"] == "true"
     response = api.get("/api/customers/?page=3&page_size=2")

@@ -143,3 +143,52 @@ def test_lists_and_searches_read_through_indexes(scale):
     assert conversations_list_frame(user=owner, filters={"search": "warranty-claim"},
                                     workspace_ids=ids)["count"] == rare
     assert conversations_list_frame(user=owner, filters={"search": "zzqxw"}, workspace_ids=ids)["count"] == 0
+
+    # Pages by cursor (fiko/keyset.py) read from the cursor's place in the same indexes: the
+    # row-value comparison is an Index Cond (the scan starts there), never a filter of a walk.
+    for frame_fn, filters in CURSOR_LISTS:
+        cursor = _cursor_after(frame_fn, owner, ids, filters, pages=5)
+        kwargs = {"user": owner, "filters": {**filters, "cursor": cursor}, "workspace_ids": ids}
+        found = _seq_scans_of_big_tables(frame_fn, **kwargs)
+        assert not found, f"{filters} by cursor: {found}"
+        assert _row_comparisons_in_index_conds(frame_fn, **kwargs), f"{filters}: the cursor page walks the index"
+
+
+CURSOR_LISTS = [
+    (customers_list_frame, {}),  # NULLS LAST: the non-NULL rows after the cursor, then the NULL ones
+    (customers_list_frame, {"search": "ali"}),
+    (customers_list_frame, {"order_by": "first_name"}),
+    (customers_list_frame, {"order_by": "last_activity_at"}),
+    (conversations_list_frame, {}),
+    (conversations_list_frame, {"order_by": "-priority"}),
+    (conversations_list_frame, {"unread_only": True}),
+]
+
+
+def _cursor_after(frame_fn, owner, ids, filters, pages):
+    cursor = None
+    for _ in range(pages):
+        frame = frame_fn(user=owner, filters={**filters, **({"cursor": cursor} if cursor else {})}, workspace_ids=ids)
+        cursor = frame["pagination"]["next_cursor"]
+        assert cursor, f"{filters}: fewer than {pages + 1} pages"
+    return cursor
+
+
+def _index_conds(node, found):
+    if "Index Cond" in node:
+        found.append(node["Index Cond"])
+    for child in node.get("Plans", []):
+        _index_conds(child, found)
+    return found
+
+
+def _row_comparisons_in_index_conds(frame_fn, **kwargs) -> bool:
+    with CaptureQueriesContext(connection) as ctx:
+        frame_fn(**kwargs)
+    page = [q["sql"] for q in ctx.captured_queries if _checked(q["sql"])][0]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + page)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return any("ROW(" in cond for cond in _index_conds(plan[0]["Plan"], []))
+
