@@ -113,6 +113,9 @@ NON_ID_PARAMS = {
     "unread_only", "date_from", "date_to", "has_email", "has_phone", "has_unread", "last_activity_from",
     "last_activity_to", "conversation_status", "is_active", "platform", "message_type", "role", "type",
     "is_typing",
+    # the keyset cursor: a signed token of the sort values of the caller's own last row; it only
+    # narrows the caller's list (a cursor of another workspace's list: tests/fiko/test_keyset_pagination.py)
+    "cursor",
     # free text and values of the object itself
     "first_name", "last_name", "email", "phone", "name", "color", "content", "media_url", "thumbnail_url",
     "title", "initial_message", "file",
