@@ -44,6 +44,12 @@ class Customer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    # Derived: one of the customer's conversations has unread_count > 0 (customer messages staff
+    # has not read), so the list's has_unread filter is a condition of this row, read through the
+    # small partial indexes of the customers needing a response (migration 0007). Kept by
+    # conversations.services, where unread_count changes (a customer's message sets it; staff
+    # reading sets it from the customer's conversations).
+    has_unread = models.BooleanField(default=False, editable=False)
 
     class Meta:
         constraints = [
@@ -59,7 +65,10 @@ class Customer(models.Model):
         # makes its index carry search_text and email for index-only walks) and the trigram
         # index on search_text are PostgreSQL-only (migration 0003; SQLite has no NULLS LAST), as
         # is customer_id_ws (migration 0005: id with the columns a count's filters read, so a
-        # count driven from tag links or unread conversations reads no customer row).
+        # count driven from tag links or unread conversations reads no customer row). The customers
+        # with has_unread have two partial indexes: (workspace, source, id), portable (a count of
+        # has_unread=true, with or without a source, is a range of it), and the default order's
+        # keys with source INCLUDEd, PostgreSQL-only (migration 0007: the page of has_unread=true).
         indexes = [
             models.Index(fields=["workspace", "created_at", "id"], name="customer_ws_created"),
             models.Index(fields=["workspace", "updated_at", "id"], name="customer_ws_updated"),
@@ -68,6 +77,8 @@ class Customer(models.Model):
             models.Index(fields=["workspace", "username", "id"], name="customer_ws_username"),
             # with id: a count's semi-join reads a source (or the whole workspace) index-only
             models.Index(fields=["workspace", "source", "id"], name="customer_ws_source_id"),
+            models.Index(fields=["workspace", "source", "id"], condition=Q(has_unread=True),
+                         name="customer_ws_unread_source"),
         ]
 
     def __str__(self):
