@@ -6,6 +6,8 @@ what the conversations say (the EXISTS the filter used to run). On PostgreSQL th
 has_unread=true reads its partial index."""
 import importlib
 import json
+import threading
+import time
 from io import StringIO
 from types import SimpleNamespace
 
@@ -13,7 +15,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.apps import apps
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -127,6 +129,60 @@ async def test_staff_reading_clears_the_flag_only_when_no_conversation_is_left_u
 
     await receive(conversation=first, customer=customer, content="one more thing")
     assert await check(customer)
+
+
+def test_staff_reading_while_the_customer_writes_elsewhere_keeps_the_flag(staff, workspace, customer):
+    """PostgreSQL, two transactions: the customer's message in conversation B is stored (its
+    customer row written) but not yet committed while staff reads conversation A, their last
+    unread one. The read waits for the customer's row before it looks at the conversations, so it
+    sees B's new unread message: the flag stays true. (Read without that lock, the refresh would
+    wait on the row and then decide from a snapshot taken before B's commit: false.)"""
+    if connection.vendor != "postgresql":
+        from tests.conftest import require_service
+
+        require_service("DATABASE_URL")  # fails under REQUIRE_SERVICES=1, skips otherwise
+        pytest.skip("row locks between concurrent transactions are PostgreSQL's")
+    first, second = make_conversation(workspace, customer), make_conversation(workspace, customer)
+    message_receive(conversation=first, customer=customer, content="about my order")
+    stored, release, errors = threading.Event(), threading.Event(), []
+
+    def in_thread(work):
+        def run():
+            try:
+                work()
+            except Exception as exc:  # noqa: BLE001  (reported by the test below)
+                errors.append(exc)
+            finally:
+                connection.close()
+        return threading.Thread(target=run)
+
+    def customer_writes():
+        with transaction.atomic():
+            message_receive(conversation=second, customer=customer, content="and another thing")
+            stored.set()
+            assert release.wait(10), "never released"
+
+    def staff_reads():
+        conversation_mark_read(conversation=first, reader_type="user", reader_id=staff.pk)
+
+    writer = in_thread(customer_writes)
+    writer.start()
+    assert stored.wait(10)
+    reader = in_thread(staff_reads)
+    reader.start()
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:  # wait until the read waits for the customer's row
+        while True:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND wait_event_type = 'Lock'")
+            if cursor.fetchone()[0] or time.monotonic() > deadline:
+                break
+    release.set()
+    writer.join(10), reader.join(10)
+    assert errors == []
+    assert Conversation.objects.get(pk=first.pk).unread_count == 0
+    assert Conversation.objects.get(pk=second.pk).unread_count == 1
+    assert flag(customer)
 
 
 def test_an_unread_conversation_cannot_be_deleted_in_the_admin(admin_client, customer, conversation):
