@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.dispatch import Signal
 from django.utils import timezone
 
+from customers.models import Customer
 from fiko.compiled_sql import CompiledInsert, CompiledUpdate
 from fiko.errors import ErrorCode, InvalidInput
 from fiko.inputs import parse_media_url
@@ -120,7 +122,16 @@ def _conversation_update(fields: tuple[str, ...], counter: str) -> CompiledUpdat
 
 @functools.cache
 def _customer_activity(customer_model) -> CompiledUpdate:
-    return CompiledUpdate(customer_model, ("last_activity_at",))
+    """A customer's message: their last activity, and ``has_unread`` (the message made their
+    conversation unread), in one statement."""
+    return CompiledUpdate(customer_model, ("last_activity_at", "has_unread"))
+
+
+def _customer_has_unread_refresh(customer_id: int) -> None:
+    """The customer's ``has_unread`` set from their conversations (any with unread_count > 0), in
+    one statement: after staff reading, which can leave none of them unread."""
+    unread = Exists(Conversation.objects.filter(customer_id=OuterRef("pk"), unread_count__gt=0))
+    Customer.objects.filter(pk=customer_id).update(has_unread=unread)
 
 
 def _answer_waiting(conversation_id: int) -> None:
@@ -194,7 +205,7 @@ def _message_store(*, conversation_id: int, sender: Sender, content="", message_
     _MESSAGE_INSERT.insert_then_update(message, _conversation_update(tuple(fields), counter), conversation.pk,
                                        values, [1])
     if from_customer:
-        _customer_activity(type(sender.customer)).update(sender.customer.pk, [now])
+        _customer_activity(type(sender.customer)).update(sender.customer.pk, [now, True])
 
     # A customer's message changes their unread count and last activity: announced too.
     events.publish_message_created(message, with_customer=from_customer)
@@ -318,9 +329,18 @@ def conversation_refresh_message_words(conversation_id: int) -> None:
 def conversation_mark_read(*, conversation: Conversation, reader_type: str, reader_id: int,
                            up_to_message_id=None) -> dict:
     """Move the reader's marker forward (never back) to the given message or the newest one.
-    Staff reading clears the conversation's ``unread_count``; the customer reading clears
+    Staff reading clears the conversation's ``unread_count`` (and the customer's ``has_unread``
+    unless another of their conversations is unread); the customer reading clears
     ``customer_unread_count``. Returns the ``messages.read`` payload."""
-    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    staff_side = reader_type == ReadMarker.ReaderType.USER
+    if staff_side:
+        # The customer's row is locked with the conversation's (in that order, as a store takes
+        # them), so a store in another of their conversations either committed before the
+        # has_unread refresh below reads the conversations, or sets the flag after it.
+        locked = (Conversation.objects.select_related("customer").select_for_update(of=("self", "customer"))
+                  .get(pk=conversation.pk))
+    else:
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if up_to_message_id is not None:
         target = message_get_in_conversation(conversation_id=locked.pk, message_id=up_to_message_id)
         if target is None:
@@ -337,7 +357,6 @@ def conversation_mark_read(*, conversation: Conversation, reader_type: str, read
         marker.last_read_seq, marker.read_at = seq, now
         marker.save(update_fields=["last_read_seq", "read_at"])
     if moved:
-        staff_side = reader_type == ReadMarker.ReaderType.USER
         counted_sender = Message.SenderType.CUSTOMER if staff_side else Message.SenderType.USER
         unread = Message.objects.filter(
             conversation=locked, seq__gt=marker.last_read_seq, sender_type=counted_sender
@@ -345,6 +364,7 @@ def conversation_mark_read(*, conversation: Conversation, reader_type: str, read
         if staff_side:
             locked.unread_count = unread
             locked.save(update_fields=["unread_count", "updated_at"])
+            _customer_has_unread_refresh(locked.customer_id)
         else:
             locked.customer_unread_count = unread
             locked.save(update_fields=["customer_unread_count", "updated_at"])

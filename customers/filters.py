@@ -29,18 +29,13 @@ class _HasValueFilter(TriStateFilter):
         return queryset.exclude(empty) if flag else queryset.filter(empty)
 
 
-class _HasUnreadFilter(TriStateFilter):
-    def apply(self, queryset, flag):
-        unread = Exists(Conversation.objects.filter(customer=OuterRef("pk"), unread_count__gt=0))
-        return queryset.filter(unread if flag else ~unread)
-
-
 class CustomerFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", max_length=200)
     search_term = django_filters.CharFilter(method="filter_search", max_length=200)  # v1 name
     has_email = _HasValueFilter(field_name="email")
     has_phone = _HasValueFilter(field_name="phone")
-    has_unread = _HasUnreadFilter()
+    # Customer.has_unread: kept by conversations.services, read through its partial indexes
+    has_unread = TriStateFilter(field_name="has_unread")
     source = ChoiceOrAllFilter(field_name="source", choices=SOURCE_CHOICES)
     tags = ListFilter(method="filter_tags")
     tag_ids = IntListFilter(method="filter_tag_ids")

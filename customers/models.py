@@ -27,6 +27,10 @@ class Tag(models.Model):
         return self.name
 
 
+# Derived columns written only by their own statements, never by a full save of an instance.
+_KEPT_ELSEWHERE = frozenset({"tag_ids", "has_unread"})
+
+
 class Customer(models.Model):
     workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="customers")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.UNKNOWN)
@@ -50,6 +54,12 @@ class Customer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    # Derived: one of the customer's conversations has unread_count > 0 (customer messages staff
+    # has not read), so the list's has_unread filter is a condition of this row, read through the
+    # small partial indexes of the customers needing a response (migration 0008). Kept by
+    # conversations.services, where unread_count changes (a customer's message sets it; staff
+    # reading sets it from the customer's conversations).
+    has_unread = models.BooleanField(default=False, editable=False)
 
     class Meta:
         constraints = [
@@ -66,7 +76,10 @@ class Customer(models.Model):
         # index on search_text are PostgreSQL-only (migration 0003; SQLite has no NULLS LAST), as
         # are customer_id_ws (migration 0005: id with the columns a count's filters read, so a
         # count driven from unread conversations reads no customer row) and the GIN index on
-        # tag_ids (migration 0007: the tags filter's bitmap of the wearers).
+        # tag_ids (migration 0007: the tags filter's bitmap of the wearers). The customers with
+        # has_unread have two partial indexes: (workspace, source, id), portable (a count of
+        # has_unread=true, with or without a source, is a range of it), and the default order's
+        # keys with source INCLUDEd, PostgreSQL-only (migration 0008: the page of has_unread=true).
         indexes = [
             models.Index(fields=["workspace", "created_at", "id"], name="customer_ws_created"),
             models.Index(fields=["workspace", "updated_at", "id"], name="customer_ws_updated"),
@@ -75,6 +88,8 @@ class Customer(models.Model):
             models.Index(fields=["workspace", "username", "id"], name="customer_ws_username"),
             # with id: a count's semi-join reads a source (or the whole workspace) index-only
             models.Index(fields=["workspace", "source", "id"], name="customer_ws_source_id"),
+            models.Index(fields=["workspace", "source", "id"], condition=Q(has_unread=True),
+                         name="customer_ws_unread_source"),
         ]
 
     def __str__(self):
@@ -91,10 +106,11 @@ class Customer(models.Model):
         )
         update_fields = kwargs.get("update_fields")
         if update_fields is None and not self._state.adding and not kwargs.get("force_insert"):
-            # A full save of a stored customer writes every loaded field but tag_ids: the
-            # instance's copy may predate a tag change made through another instance.
+            # A full save of a stored customer writes every loaded field but the derived ones kept
+            # by statements of their own (tag_ids, has_unread): the instance's copy may predate a
+            # tag change or a message stored since it was read.
             update_fields = [f.attname for f in self._meta.concrete_fields
-                             if not f.primary_key and f.attname != "tag_ids" and f.attname in self.__dict__]
+                             if not f.primary_key and f.attname not in _KEPT_ELSEWHERE and f.attname in self.__dict__]
         if update_fields is not None:
             kwargs["update_fields"] = set(update_fields) | {"search_text", "updated_at"}
         super().save(*args, **kwargs)

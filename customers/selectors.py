@@ -46,7 +46,8 @@ def customers_with_counts(queryset=None):
 def customer_list(*, user, filters=None, request=None, workspace_ids=None):
     """Customers of the user's workspaces (``workspace_ids`` if the caller holds them),
     filtered and ordered (CustomerFilter; the default order is the index customer_ws_activity_cover,
-    which also holds search_text and email)."""
+    which also holds search_text and email, and for has_unread=true the partial index
+    customer_ws_unread_activity, which also holds source)."""
     if workspace_ids is None:
         workspace_ids = workspace_ids_for_user(user)
     queryset = customers_with_counts(Customer.objects.filter(workspace_id__in=list(workspace_ids)))

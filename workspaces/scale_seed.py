@@ -8,7 +8,7 @@ tests). Everything derived is consistent with what the services would have writt
 - customers: 55% Persian names (a quarter written with the Arabic letters ي/ك, some phones in
   Persian digits), the rest English; usernames, emails and phones on a share of them; sources;
   ``search_text`` exactly as ``Customer.save`` normalizes it; ``last_activity_at`` = their
-  newest own message;
+  newest own message; ``has_unread`` = one of their conversations has ``unread_count > 0``;
 - tags (English and Persian names) on about a third of the customers, and their sorted ids in
   ``Customer.tag_ids``;
 - conversations spread over a year, each with messages in ``seq`` order (ids rise with seq),
@@ -172,12 +172,14 @@ def _customer_row(rng, index, customer_id, workspace_id, now, w):
     created = now - YEAR * rng.random()
     search_text = normalize(" ".join([first, last, username, email, phone]))
     return (customer_id, workspace_id, source, external_id, first, last, username, email, phone, "", search_text,
-            w.when(created), w.when(created), None, w.ids(()))
+            w.when(created), w.when(created), None, w.ids(()), False)
 
 
+# tag_ids and has_unread are written empty/false here and filled later: tag_ids from the links
+# (_customer_tag_ids), has_unread once the conversations are in (_customer_has_unread)
 CUSTOMER_COLUMNS = ("id", "workspace_id", "source", "external_id", "first_name", "last_name", "username", "email",
                     "phone", "profile_picture", "search_text", "created_at", "updated_at", "last_activity_at",
-                    "tag_ids")  # empty here; filled from the links once they are written (_customer_tag_ids)
+                    "tag_ids", "has_unread")
 CONVERSATION_COLUMNS = ("id", "workspace_id", "customer_id", "channel_id", "source", "title", "status", "priority",
                         "assignee_id", "is_archived", "created_at", "updated_at", "last_message_at", "last_seq",
                         "last_message_id", "unread_count", "customer_unread_count", "message_words",
@@ -364,6 +366,7 @@ def scale_seed(*, workspace: Workspace, customers: int, conversations: int, mess
     _analyze(Customer, Message)  # fresh statistics before the set-based update reads the new rows
     with transaction.atomic():
         _customer_activity(workspace.pk, first_customer)
+        _customer_has_unread(workspace.pk, first_customer)
     _analyze(Customer, through, Conversation, Message, ReadMarker)
     return report
 
@@ -415,3 +418,14 @@ def _customer_activity(workspace_id: int, first_customer: int) -> None:
             cursor.execute(
                 f"UPDATE {customer} SET last_activity_at = {latest}, updated_at = MAX(updated_at, "
                 f"COALESCE({latest}, updated_at)) WHERE workspace_id = %s AND id >= %s", [workspace_id, first_customer])
+
+
+def _customer_has_unread(workspace_id: int, first_customer: int) -> None:
+    """``has_unread`` of the new customers: one of their conversations has unread customer
+    messages, as the services keep it. One statement (the new conversations are all theirs)."""
+    customer, conversation = Customer._meta.db_table, Conversation._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {customer} SET has_unread = %s WHERE workspace_id = %s AND id >= %s AND id IN "
+            f"(SELECT customer_id FROM {conversation} WHERE workspace_id = %s AND unread_count > 0)",
+            [True, workspace_id, first_customer, workspace_id])

@@ -1,6 +1,6 @@
 """``seed_scale`` at small N (runs on SQLite and on PostgreSQL): the rows it writes agree with
-what the services would have written (counters, read markers, search text, last activity), and
-the list sockets then answer with consistent data."""
+what the services would have written (counters, read markers, search text, last activity,
+has_unread), and the list sockets then answer with consistent data."""
 from io import StringIO
 
 import pytest
@@ -79,9 +79,14 @@ def test_counters_agree_with_messages_and_markers(loaded):
             if m.sender_type == "customer":
                 assert m.sender_customer_id == conversation.customer_id
                 assert m.is_answered == any(o.seq > m.seq and o.sender_type != "customer" for o in messages)
+    flagged = 0
     for customer in Customer.objects.filter(workspace=workspace):
         newest = Message.objects.filter(sender_customer=customer).aggregate(at=Max("created_at"))["at"]
         assert customer.last_activity_at == newest
+        # has_unread as the services keep it: one of their conversations has unread_count > 0
+        assert customer.has_unread == customer.conversations.filter(unread_count__gt=0).exists()
+        flagged += customer.has_unread
+    assert flagged > 0, "some customers need a response"
 
 
 async def _ask(path, token, frame, answer):
