@@ -29,11 +29,7 @@ no service, so there is no cycle (tests/test_import_cycles.py keeps it that way)
 import functools
 import operator
 from collections.abc import Iterable
-from datetime import datetime
 
-import orjson
-from django.db import connections, router
-from django.db.models import F, Func, TextField
 from django.utils import timezone
 
 from customers.models import Customer, Tag
@@ -44,7 +40,8 @@ from fiko.compiled_sql import CompiledQuery, set_prefetched
 from fiko.timefmt import iso
 
 from .models import Conversation, Message
-from .selectors import conversations_for_wire, messages_for_wire, read_markers_for
+from .selectors import (conversations_for_wire, customer_tags_loaded, messages_for_wire, read_markers_for,
+                        with_customer_tags_in_row)
 from .serializers import MessageSerializer, conversation_wire
 
 
@@ -109,53 +106,22 @@ def _conversations(**lookup) -> list[Conversation]:
 
 # One conversation's row and its customer's tags, the reads of every message.created event,
 # compiled to SQL once per process (the tags' prefetch compiled anew each time was the next
-# largest part of the event's CPU). On PostgreSQL the tags come in the row itself, one JSON
-# array (``_TAG_ROWS``): one round trip per event instead of two. Elsewhere (SQLite orders no
-# aggregate before 3.44) they are a second query.
-_TAG_FIELDS = ("id", "workspace_id", "name", "color", "created_at")
-
-
-def _tag_rows():
-    """The customer's tags as JSON text: ``[[id, workspace_id, name, color, created_at], …]``
-    in the order of ``Tag.Meta.ordering`` (name; then id), NULL when it has none."""
-    quote, tag, through = _reads_connection().ops.quote_name, Tag._meta, Customer.tags.through._meta
-    columns = ", ".join(f"t.{quote(tag.get_field(name).column)}" for name in _TAG_FIELDS)
-    return Func(F("customer_id"), output_field=TextField(), template=(
-        f"(SELECT JSON_AGG(JSON_BUILD_ARRAY({columns}) ORDER BY t.{quote('name')}, t.{quote('id')})::text "
-        f"FROM {quote(tag.db_table)} t INNER JOIN {quote(through.db_table)} ct "
-        f"ON ct.{quote(through.get_field('tag').column)} = t.{quote('id')} "
-        f"WHERE ct.{quote(through.get_field('customer').column)} = %(expressions)s)"))
-
-
-def _reads_connection():
-    return connections[router.db_for_read(Conversation)]
-
-
+# largest part of the event's CPU). On PostgreSQL the tags come in the row itself
+# (selectors.with_customer_tags_in_row): one round trip per event instead of two. Elsewhere
+# (SQLite orders no aggregate before 3.44) they are a second query.
 def _conversation_row(pk):
-    queryset = _wire_conversations().prefetch_related(None).filter(pk=pk)
-    if _reads_connection().vendor == "postgresql":
-        queryset = queryset.annotate(customer_tag_rows=_tag_rows())
-    return queryset
+    return with_customer_tags_in_row(_wire_conversations().filter(pk=pk))
 
 
 _conversation_by_pk = CompiledQuery(_conversation_row)
 _tags_of_customer = CompiledQuery(lambda customer_id: Tag.objects.filter(customers=customer_id))
 
 
-def _tags_from_rows(text: str | None, using: str) -> list[Tag]:
-    """Tag instances of ``_tag_rows``'s JSON, as the query of the tags would give them."""
-    return [Tag.from_db(using, _TAG_FIELDS, (pk, workspace_id, name, color, datetime.fromisoformat(created_at)))
-            for pk, workspace_id, name, color, created_at in orjson.loads(text or "[]")]
-
-
 def _conversation(conversation_id: int) -> Conversation:
     """The row, its customer's tags (in name order) with it: 1 query on PostgreSQL, else 2."""
     conversation = _conversation_by_pk.rows(pk=conversation_id)[0]
-    if "customer_tag_rows" in conversation.__dict__:
-        tags = _tags_from_rows(conversation.__dict__.pop("customer_tag_rows"), conversation._state.db)
-    else:
-        tags = _tags_of_customer.rows(customer_id=conversation.customer_id)
-    set_prefetched(conversation.customer, "tags", tags)
+    if not customer_tags_loaded(conversation):
+        set_prefetched(conversation.customer, "tags", _tags_of_customer.rows(customer_id=conversation.customer_id))
     return conversation
 
 

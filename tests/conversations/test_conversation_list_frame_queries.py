@@ -44,3 +44,22 @@ def test_conversations_list_frame_queries_do_not_grow_with_rows(staff, workspace
         assert row["last_message"]["content"].startswith("thanks") and row["unread_count"] == 2
         assert row["customer"]["tags"][0]["name"] == "VIP" and row["customer"]["unread_count"] == 2
     assert one_count == twenty_count, f"{one_count} queries for 1 conversation, {twenty_count} for 20"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="tags in the row: PostgreSQL (SQLite prefetches them)")
+def test_conversations_list_reads_the_customers_tags_in_its_rows_on_postgresql(staff, workspace):
+    """On PostgreSQL a page is 1 statement for its rows with their customers' tags (name order,
+    as the prefetch gave them), plus the tenancy read the frame makes without the socket's ids."""
+    _add_conversations(workspace, staff, 3, 0)
+    second = Tag.objects.create(workspace=workspace, name="Alpha", color="#111111")
+    first_customer = make_customer(workspace, first_name="Tagged")
+    first_customer.tags.add(second, Tag.objects.get(workspace=workspace, name="VIP"))
+    make_conversation(workspace, first_customer, assignee=staff)
+    with CaptureQueriesContext(connection) as ctx:
+        frame = conversations_list_frame(user=staff, filters={}, workspace_ids=[workspace.pk])
+    rows = [q["sql"] for q in ctx.captured_queries]
+    assert len(rows) == 1, rows  # a page that is not full tells its count: no COUNT
+    assert "customers_customer_tags" in rows[0] and "JSON_AGG" in rows[0]
+    tagged = next(row for row in frame["conversations"] if row["customer"]["first_name"] == "Tagged")
+    assert [tag["name"] for tag in tagged["customer"]["tags"]] == ["Alpha", "VIP"]
+    assert tagged["customer"]["tags"][0]["color"] == "#111111"
