@@ -71,9 +71,9 @@ class Customer(models.Model):
         ]
         # One index per offered order (customers.filters.ORDER_FIELDS; each serves both
         # directions: the tie-breakers follow the direction, see StrictOrderingFilter). The
-        # indexes with the NULL placement of last_activity_at (the default order; migration 0006
-        # makes its index carry search_text and email for index-only walks) and the trigram
-        # index on search_text are PostgreSQL-only (migration 0003; SQLite has no NULLS LAST), as
+        # indexes with the NULL placement of last_activity_at (the default order; migrations 0006
+        # and 0009 make its index carry search_text, email and tag_ids for index-only walks) and
+        # the trigram index on search_text are PostgreSQL-only (migration 0003; SQLite has no NULLS LAST), as
         # are customer_id_ws (migration 0005: id with the columns a count's filters read, so a
         # count driven from unread conversations reads no customer row) and the GIN index on
         # tag_ids (migration 0007: the tags filter's bitmap of the wearers). The customers with

@@ -4,7 +4,8 @@
 ``fetch_page`` reads one page and its total as SPEC says: the total is exact up to
 ``COUNT_CAP``, past it the cap with ``count_capped``; ``has_more`` is always exact (the page is
 read one row long). No COUNT runs when the page itself tells the total (a page that is not full).
-Deep pages read their rows through the ids of the page (the OFFSET walks the sort index only).
+Every page reads its rows through the ids of the page, in a narrow query the sort index can
+answer (an OFFSET walks the index only; filters on the columns it carries are tested there).
 
 A list whose order allows it (fiko/keyset.py: the customer and conversation lists) also pages by
 ``cursor``: every page says ``next_cursor`` (null when ``has_more`` is false), and a request that
@@ -84,12 +85,13 @@ def fetch_page(queryset, request: PageRequest) -> Page:
             raise InvalidInput(f"Invalid filter '{CURSOR_FIELD}': this list does not page by cursor",
                                ErrorCode.INVALID_FILTER, field=CURSOR_FIELD)
         rows = rows_after(queryset, keys, cursor_values(keys, request.cursor), request.limit + 1)
-    elif request.offset:
-        # Deep pages: skip rows in a narrow id query, then load only this page's rows.
+    else:
+        # The page's ids first, in a narrow query the order's index can answer alone (it carries
+        # the columns common filters test: customer_ws_activity_cover), then only its rows: a
+        # deep page skips rows in the index, a filtered one tests them there without reading
+        # each walked row.
         ids = queryset.values("pk")[start:stop]
         rows = list(queryset.filter(pk__in=Subquery(ids)))
-    else:
-        rows = list(queryset[start:stop])
     has_more = len(rows) > request.limit
     rows = rows[: request.limit]
     next_cursor = cursor_for(keys, rows[-1], request.offset + len(rows)) if has_more and keys else None
