@@ -127,6 +127,16 @@ def other_staff(other_workspace):
 
 
 @pytest.fixture
+def admin_client(client, workspace):
+    """Django's test client signed in to the admin as a superuser owner of ``workspace``."""
+    user = make_user("root", workspace=workspace, role="owner")
+    user.is_staff = user.is_superuser = True
+    user.save()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def customer(workspace):
     return make_customer(workspace, first_name="John", last_name="Doe", username="johndoe", source="telegram")
 

@@ -18,7 +18,7 @@ from customers.models import Customer, Tag
 from customers.services import customer_update
 from customers.tag_services import tag_delete
 from fiko.inputs import INT_MAX
-from tests.factories import make_conversation, make_customer, make_user
+from tests.factories import make_conversation, make_customer
 from tests.sockets import staff_token
 
 pytestmark = pytest.mark.django_db
@@ -126,15 +126,6 @@ def test_a_deleted_tag_leaves_both_copies_and_the_other_tags_stay(people, tags):
     _assert_copies(sara, [tags["Premium"]])
     _assert_copies(omid, [])
     _assert_copies(reza, [tags["Late"]])
-
-
-@pytest.fixture
-def admin_client(client, workspace):
-    user = make_user("root", workspace=workspace, role="owner")
-    user.is_staff = user.is_superuser = True
-    user.save()
-    client.force_login(user)
-    return client
 
 
 def test_the_admin_forms_and_tag_deletion_keep_both_copies(admin_client, workspace, people, tags):

@@ -67,15 +67,6 @@ def form_data(html: str, **changes) -> dict:
     return data
 
 
-@pytest.fixture
-def admin_client(client, workspace):
-    user = make_user("root", workspace=workspace, role="owner")
-    user.is_staff = user.is_superuser = True
-    user.save()
-    client.force_login(user)
-    return client
-
-
 def test_every_admin_list_loads_and_searches(admin_client):
     call_command("seed_demo", stdout=open("/dev/null", "w"))
     models = [model for model in admin.site._registry if model._meta.app_label in OUR_APPS]
