@@ -35,6 +35,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` (or one of its children) holds the socket listening on ``port``
+    (Linux: /proc). Where /proc cannot tell, any listener counts."""
+    try:
+        inodes = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as rows:
+                for row in list(rows)[1:]:
+                    fields = row.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                        inodes.add(f"socket:[{fields[9]}]")
+        pids, owned = [pid], set()
+        while pids:
+            current = pids.pop()
+            for fd in os.listdir(f"/proc/{current}/fd"):
+                try:
+                    owned.add(os.readlink(f"/proc/{current}/fd/{fd}"))
+                except OSError:
+                    continue
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    pids.extend(int(child) for child in children.read().split())
+    except (OSError, ValueError, IndexError):
+        return True
+    return bool(inodes & owned)
+
+
 def database_url() -> str:
     """The database this test run uses (pytest-django's test database), as a DATABASE_URL."""
     db = connection.settings_dict
@@ -61,24 +88,35 @@ class Server:
     constructor returns; output goes to a file (a pipe could fill up and stall it)."""
 
     def __init__(self, kind: str, app: str, log_dir: Path, *, env: dict | None = None, name: str = ""):
-        self.kind, self.name, self.port = kind, name or kind, free_port()
-        self.log_path = log_dir / f"{self.name}-{self.port}.log"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(SERVER_COMMANDS[kind](app, self.port), cwd=settings.BASE_DIR,
-                                     env=server_env(**(env or {})), stdout=self._log, stderr=subprocess.STDOUT)
-        self._wait_for_port()
+        self.kind, self.name = kind, name or kind
+        for attempt in range(3):  # a port taken between free_port() and the server's bind: another one
+            self.port = free_port()
+            self.log_path = log_dir / f"{self.name}-{self.port}.log"
+            self._log = open(self.log_path, "wb")
+            self.proc = subprocess.Popen(SERVER_COMMANDS[kind](app, self.port), cwd=settings.BASE_DIR,
+                                         env=server_env(**(env or {})), stdout=self._log, stderr=subprocess.STDOUT)
+            if self._wait_for_port(last_attempt=attempt == 2):
+                return
 
-    def _wait_for_port(self, timeout: float = 30):
+    def _wait_for_port(self, timeout: float = 30, *, last_attempt: bool = True) -> bool:
+        """True once this server's own process listens on its port. A port that answers for
+        another process (one that took it first: another server of this run or of a suite
+        running beside it) does not count; when the server then exits because its address is in
+        use, False (the caller tries another port) unless ``last_attempt``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self.stop()
+                if not last_attempt and "address already in use" in self.log().lower():
+                    return False
                 pytest.fail(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
+                if _listens_on(self.proc.pid, self.port):
+                    return True
             except OSError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         self.stop()
         pytest.fail(f"{self.name} did not listen on {self.port} within {timeout}s:\n{self.log()}")
 
