@@ -121,9 +121,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # DB_PREPARE_THRESHOLD times is parsed and planned once and then only executed (psycopg's
     # automatic preparation; Django turns it off by default for the sake of poolers). On the
     # store of every message the planning was more of PostgreSQL's time than executing (the
-    # event's conversation row: 0.48 ms planning, 0.17 ms executing) and psycopg's client-side
-    # binding of the values most of the rest (bench/RESULTS.md). 0 turns preparing off, e.g.
-    # behind PgBouncer in transaction mode older than 1.21.
+    # event's conversation row: 0.48 ms planning, 0.17 ms executing), and psycopg's client-side
+    # binding of the values was 8% of the store's Python (bench/RESULTS.md). 0 turns preparing
+    # off, e.g. behind PgBouncer in transaction mode older than 1.21.
     _prepare_threshold = int(os.environ.get("DB_PREPARE_THRESHOLD", 5))
     DATABASES["default"]["OPTIONS"].update({
         "server_side_binding": True,
