@@ -18,6 +18,8 @@ Environment (all optional):
                           W4 = W4@50,W4@200,W4@500; W1x<N> = W1 on N server processes
   BENCH_TARGETS=fiko,tutorial,raw
   BENCH_FIKO_SERVER=uvicorn      or daphne
+  BENCH_FIKO_APP=fiko.asgi:application   (uvicorn) another ASGI object wrapping Fiko's, e.g. a profiling
+                          wrapper on PYTHONPATH that times the handshake's stages
   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/fiko_bench
   BENCH_REDIS_URL=redis://127.0.0.1:6379/9   (flushed before each server)
   BENCH_CONNECT_CONCURRENCY=100  handshakes in flight at once
@@ -247,7 +249,7 @@ def server_command(target: str, port: int, secret_key: str) -> tuple[list, Path,
     if target == "fiko":
         if FIKO_SERVER == "daphne":
             return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "fiko.asgi:application"], ROOT, fiko_env(secret_key)
-        return uvicorn + ["fiko.asgi:application"], ROOT, fiko_env(secret_key)
+        return uvicorn + [os.environ.get("BENCH_FIKO_APP") or "fiko.asgi:application"], ROOT, fiko_env(secret_key)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_") and k != "DATABASE_URL"}
     env.update({"REDIS_URL": REDIS_URL, "SECRET_KEY": secret_key, "LOG_LEVEL": "WARNING"})
     if target == "tutorial":

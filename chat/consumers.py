@@ -150,7 +150,7 @@ class ChatConsumer(BaseConsumer):
         if user is None or self.conversation is None:
             if group is not None:
                 await self.leave_group(group)
-                self._outbox.clear()
+                self._drop_outbox()
             if user is None:  # the token's user is gone or deactivated
                 return await self.reject(CloseCode.POLICY_VIOLATION, INVALID_TOKEN, ErrorCode.FORBIDDEN)
             return await self.reject(CloseCode.NOT_FOUND, "Conversation not found")

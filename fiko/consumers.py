@@ -25,6 +25,7 @@ import time
 
 import orjson
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
@@ -100,6 +101,21 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     principal_kind = STAFF  # which token kind this socket accepts
     type_aliases: dict[str, str] = {}  # inbound type -> handler type (e.g. "support" -> "chat_message")
 
+    async def __call__(self, scope, receive, send):
+        """Channels' ``AsyncConsumer.__call__`` without a channel layer: the socket's messages
+        are read in a plain loop. Channels' ``await_many_dispatch`` wraps every ``receive()`` in
+        a task of its own and waits on it with ``asyncio.wait``, which a socket with one source
+        does not need: that was a task per inbound frame and about a kilobyte held per idle
+        socket (tracemalloc, W3)."""
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
     async def dispatch(self, message):
         """Channels' dispatch without its ``aclose_old_connections()`` before every message: that
         is a hop to the one sync thread (asgiref's thread-sensitive executor) per frame, which
@@ -121,7 +137,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         self.presence_keys: list[str] = []
         self.bucket = TokenBucket()
         self._expiry_timer = None
-        self._outbox: collections.deque = collections.deque()  # (str | event dict | _Close, size)
+        self._outbox: collections.deque | None = None  # (str | event dict | _Close, size); made on first use
         self._outbox_bytes = 0
         self._writer: asyncio.Task | None = None
         self._live = False  # connect has returned: frames go through the outbox
@@ -187,11 +203,13 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         writer = getattr(self, "_writer", None)
         if writer is not None and writer is not asyncio.current_task():
             writer.cancel()
-        if getattr(self, "_outbox", None):
-            self._outbox.clear()
+        self._drop_outbox()
         await self._release()
         metrics.socket_closed(self, message)
-        await super().websocket_disconnect(message)
+        # Not Channels' websocket_disconnect: its channel-layer groups are not ours (the fan-out
+        # is left in _release) and its aclose_old_connections() is a hop to the one sync thread
+        # per closing socket (no connection is held between calls here: see dispatch).
+        raise StopConsumer()
 
     async def _release(self):
         """Leave presence and every group, once (at disconnect, or as soon as a socket is
@@ -246,7 +264,14 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         self._abort(ErrorCode.UNAVAILABLE, "Server temporarily unavailable: reconnect",
                     CloseCode.UNAVAILABLE)
 
+    def _drop_outbox(self) -> None:
+        if getattr(self, "_outbox", None):
+            self._outbox.clear()
+        self._outbox_bytes = 0
+
     def _enqueue(self, item, size: int) -> None:
+        if self._outbox is None:  # most sockets are idle: no deque (a 64-slot block) until needed
+            self._outbox = collections.deque()
         self._outbox.append((item, size))
         self._outbox_bytes += size
         if len(self._outbox) > settings.SOCKET_OUTBOX_MAX_FRAMES or self._outbox_bytes > settings.SOCKET_OUTBOX_MAX_BYTES:
@@ -266,12 +291,12 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                     await self._render(item)
                 else:
                     self._closing = True
-                    self._outbox.clear()
+                    self._drop_outbox()
                     await super().close(code=item.code)
                     return
         except OSError:  # the client is gone (uvicorn's ClientDisconnected); disconnect follows
             self._closing = True
-            self._outbox.clear()
+            self._drop_outbox()
         finally:
             if self._writer is asyncio.current_task():
                 self._writer = None
@@ -292,8 +317,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if self._closing:
             return
         self._closing = True
-        self._outbox.clear()
-        self._outbox_bytes = 0
+        self._drop_outbox()
         stuck, self._writer = self._writer, None
         if stuck is not None:
             stuck.cancel()

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.sockets import connect, receive_closed_code, receive_until, staff_token
+from tests.sockets import connect, drain, receive_closed_code, receive_until, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,3 +52,35 @@ async def test_bad_frames_get_error_frames_and_socket_stays_open(staff):
     await comm.send_json_to({"type": "ping"})
     assert (await comm.receive_json_from())["type"] == "pong"
     await comm.disconnect()
+
+
+async def test_an_idle_socket_keeps_one_task_and_no_outbox(staff, conversation):
+    """What each idle socket holds (bench W3, memory per socket): its consumer's own task, which
+    reads the socket's messages itself (Channels' dispatch loop kept a second task per socket,
+    one per receive), and no outbox until a frame has to be queued."""
+    import asyncio
+
+    from fiko import fanout, realtime
+
+    def running_tasks() -> int:
+        return sum(1 for task in asyncio.all_tasks() if not task.done())
+
+    sockets = []
+
+    async def open_idle_socket():
+        comm, connected, _ = await connect(f"/ws/chat/{conversation.pk}/", staff_token(staff))
+        assert connected
+        await receive_until(comm, "recent_messages")
+        await drain(comm)
+        sockets.append(comm)
+
+    group = realtime.conversation_group(conversation.pk)
+    await open_idle_socket()  # the process's own tasks (fan-out reader, presence heartbeat) start here
+    first, before = set(fanout.hub().members[group]), running_tasks()
+    for _ in range(3):
+        await open_idle_socket()  # the same user: nobody new is online, so no frame is queued for anyone
+    assert running_tasks() - before == 3
+    later = fanout.hub().members[group] - first
+    assert len(later) == 3 and all(member._outbox is None for member in later)
+    for comm in sockets:
+        await comm.disconnect()
