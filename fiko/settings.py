@@ -111,6 +111,8 @@ DATABASES = {
 # at most for one.
 DB_THREADS = int(os.environ.get("DB_THREADS", 8))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, timestamps parsed in C (fiko/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "fiko.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", 2)),
         "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", DB_THREADS + 4)),
