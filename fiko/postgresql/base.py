@@ -6,38 +6,30 @@ the connection's time zone. It shadows psycopg's C loader, so every timestamp re
 text with a regular expression in Python. On the chat handshake (51 message rows and their read
 markers) that was a third of the handshake's CPU: 15 µs per value, 0.8 ms per handshake
 (cProfile, bench/RESULTS.md). Here the same loader (the same ``timezone`` and the same
-``replace``) parses with psycopg's C loader instead, when psycopg's C implementation is
-installed (``psycopg[binary]``). Everything else is Django's backend unchanged.
+``replace``) parses with psycopg's own loader instead, which is C with ``psycopg[binary]``.
+Everything else is Django's backend unchanged.
 """
 from functools import lru_cache
 
+import psycopg
 from django.db.backends.postgresql import base
-from psycopg import adapt, pq
+from psycopg import adapt
+from psycopg.pq import Format
 
-
-def _c_timestamptz_loader():
-    """psycopg's C ``TimestamptzLoader``, or None with the pure-Python implementation."""
-    if pq.__impl__ == "binary":
-        from psycopg_binary._psycopg import TimestamptzLoader
-    elif pq.__impl__ == "c":
-        from psycopg_c._psycopg import TimestamptzLoader
-    else:
-        return None
-    return TimestamptzLoader
-
-
-_C_LOADER = _c_timestamptz_loader()
+# psycopg's own timestamptz loader, as it registers it: its C loader with psycopg[binary] (the
+# pure-Python one otherwise, which makes this backend merely equal to Django's).
+_PSYCOPG_LOADER = psycopg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, Format.TEXT)
 
 
 @lru_cache
 def tz_loader_class(timezone):
     """Django's ``SpecificTzLoader`` for ``timezone`` (the same ``timezone`` attribute, the same
-    ``replace``), parsing with psycopg's C loader, which cannot be subclassed."""
+    ``replace``), parsing with psycopg's own loader (its C loader cannot be subclassed)."""
 
     class CTzLoader(adapt.Loader):
         def __init__(self, oid, context=None):
             super().__init__(oid, context)
-            self._parse = _C_LOADER(oid, context).load
+            self._parse = _PSYCOPG_LOADER(oid, context).load
 
         def load(self, data):
             return self._parse(data).replace(tzinfo=self.timezone)
@@ -57,6 +49,6 @@ def adapters_with_c_tz_loader(template, timezone):
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self):
         params = super().get_connection_params()
-        if _C_LOADER is not None and "context" in params:
+        if "context" in params:
             params["context"] = adapters_with_c_tz_loader(params["context"], self.timezone)
         return params
