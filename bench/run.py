@@ -544,6 +544,11 @@ def rss_over_time(results: dict, specs: dict) -> str | None:
     return "\n".join(out) or None
 
 
+def warmup_rooms(processes: int) -> int:
+    """Conversations the warm-up uses: at least two per process."""
+    return max(5, 2 * processes)
+
+
 def run_workload(target: str, name: str, spec: dict, plan: Path | None, secret_key: str, workdir: Path):
     """A fresh server for one workload: no backlog or freed memory carried over from another.
     ``processes`` > 1: that many server processes, each on its own port (the load client spreads
@@ -568,7 +573,7 @@ def run_workload(target: str, name: str, spec: dict, plan: Path | None, secret_k
         pids = [proc.pid for proc in procs]
         target_plan = plan if target == "fiko" else None
         # Warm-up (not reported): imports, pools and first connections are paid here, on every process.
-        run_load(target, ports, pids, {"rooms": max(5, 2 * n), "sockets": 4, "senders": 1, "rate": 2},
+        run_load(target, ports, pids, {"rooms": warmup_rooms(n), "sockets": 4, "senders": 1, "rate": 2},
                  target_plan, workdir / f"{target}-{name}-warmup.json", duration=2, drain=3)
         info["settle_after_warmup_s"] = settle(pids)
         result = run_load(target, ports, pids, spec, target_plan, workdir / f"{target}-{name}.json")
@@ -604,7 +609,8 @@ def main() -> None:
 
     plan = None
     if "fiko" in TARGETS:
-        rooms = max([spec["rooms"] for spec in specs.values() if "rooms" in spec] or [1])
+        rooms = max([spec["rooms"] for spec in specs.values() if "rooms" in spec]
+                    + [warmup_rooms(spec.get("processes", 1)) for spec in specs.values()])
         customers = max([spec["customers"] for spec in specs.values() if spec.get("kind") == "webhook"] or [0])
         plan = prepare_fiko(fiko_env(secret_key), workdir, rooms, customers)
 

@@ -20,7 +20,7 @@ from conversations.services import (
 from customers.models import Customer
 from customers.services import customer_upsert_from_platform
 from fiko import log_context
-from fiko.compiled_sql import CompiledQuery
+from fiko.compiled_sql import CompiledInsert, CompiledQuery
 
 from .models import Channel, InboundEvent
 
@@ -61,6 +61,8 @@ class InboundResult:
 # The channel of every webhook delivery, compiled to SQL once per process (fiko/compiled_sql.py).
 _CHANNEL_FOR_WEBHOOK = CompiledQuery(
     lambda pk, platform: Channel.objects.select_related("workspace").filter(pk=pk, platform=platform).order_by("pk")[:1])
+# The update's key, the first write of every delivery: its INSERT written once per process.
+_EVENT_KEY_INSERT = CompiledInsert(InboundEvent)
 _BIGINT = range(-2**63, 2**63)  # a compiled id reaches the database as it is: one past bigint matches no channel
 
 
@@ -88,7 +90,7 @@ def _once(channel: Channel, event_key: str, work) -> InboundResult:
     """Run ``work`` in one transaction with the event's unique key; a repeat is a duplicate."""
     try:
         with transaction.atomic():
-            InboundEvent.objects.create(channel=channel, event_key=event_key[:255])
+            _EVENT_KEY_INSERT.insert(InboundEvent(channel=channel, event_key=event_key[:255]))
             return work()
     except IntegrityError:
         if inbound_seen(channel=channel, event_key=event_key[:255]):
