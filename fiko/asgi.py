@@ -10,7 +10,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from fiko import daphne_close, log_redaction  # noqa: E402
+from fiko import daphne_close, heap, log_redaction  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from fiko.body_limit import RequestBodyLimit  # noqa: E402
@@ -38,3 +38,6 @@ application = TrustedProxyHeaders(ProtocolTypeRouter(
             [*websocket_urlpatterns, re_path(r"", NoRouteConsumer.as_asgi())]))),
     }
 ))
+# Start-up's objects made now and frozen, full collections rarer (fiko/heap.py): a full
+# collection's pause was the real-time latency's p99.
+heap.settle()
