@@ -5,6 +5,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Sum, Va
 from django.db.models.functions import Coalesce
 
 from conversations.models import Conversation
+from fiko.compiled_sql import CompiledQuery
 from fiko.filtering import UserRequest, apply_filterset, order_by_values
 from fiko.inputs import id_or_none
 from fiko.pagination import MAX_PAGE_SIZE, Page, PageRequest, fetch_filtered_page
@@ -35,6 +36,19 @@ def customer_count_annotations(customer_ref: str = "pk") -> dict:
             Value(0),
         ),
     }
+
+
+# A platform customer by its unique key, on the path of every platform delivery: compiled once
+# per process (fiko/compiled_sql.py), as the other reads on the path of every stored message.
+_BY_PLATFORM_ID = CompiledQuery(
+    lambda workspace_id, source, external_id: Customer.objects.filter(
+        workspace_id=workspace_id, source=source, external_id=external_id).order_by("pk")[:1])
+
+
+def customer_by_platform_id(*, workspace_id: int, source: str, external_id) -> Customer | None:
+    """The customer (workspace, platform, the platform's id for them), or None."""
+    rows = _BY_PLATFORM_ID.rows(workspace_id=workspace_id, source=source, external_id=str(external_id))
+    return rows[0] if rows else None
 
 
 def customers_with_counts(queryset=None):

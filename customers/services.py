@@ -4,11 +4,10 @@ from django.utils import timezone
 
 from conversations import events
 from conversations.models import Conversation
-from fiko.compiled_sql import CompiledQuery
 from fiko.errors import ErrorCode, InvalidInput
 
 from .models import Customer, Tag
-from .selectors import customer_with_counts
+from .selectors import customer_by_platform_id, customer_with_counts
 
 
 def customer_publish(customer_id: int, *, created: bool = False) -> None:
@@ -21,18 +20,6 @@ def _conversations_follow_words(customer: Customer, before: str) -> None:
     what a conversation search by the customer's name reads): rewritten when it changed."""
     if customer.search_text != before:
         Conversation.objects.filter(customer_id=customer.pk).update(customer_words=customer.search_text)
-
-
-# The customer of every platform delivery, found by its unique key: compiled once per process
-# (fiko/compiled_sql.py), as the other reads on the path of every stored message.
-_PLATFORM_CUSTOMER = CompiledQuery(
-    lambda workspace_id, source, external_id: Customer.objects.filter(
-        workspace_id=workspace_id, source=source, external_id=external_id).order_by("pk")[:1])
-
-
-def _platform_customer(workspace, source: str, external_id: str) -> Customer | None:
-    rows = _PLATFORM_CUSTOMER.rows(workspace_id=workspace.pk, source=source, external_id=external_id)
-    return rows[0] if rows else None
 
 
 @transaction.atomic(savepoint=False)  # joins a caller's transaction: see conversations/services.py
@@ -48,7 +35,7 @@ def customer_upsert_from_platform(
         profile["profile_picture"] = profile_picture
     if profile_fetched_at is not None:  # when the platform profile was last fetched (Instagram)
         profile["profile_fetched_at"] = profile_fetched_at
-    customer = _platform_customer(workspace, source, external_id)
+    customer = customer_by_platform_id(workspace_id=workspace.pk, source=source, external_id=external_id)
     created = False
     if customer is None:
         try:
@@ -58,7 +45,7 @@ def customer_upsert_from_platform(
         except IntegrityError:
             # Only the unique key's race is recovered (another delivery created them first);
             # any other violation is an unstorable profile and goes back to the caller.
-            customer = _platform_customer(workspace, source, external_id)
+            customer = customer_by_platform_id(workspace_id=workspace.pk, source=source, external_id=external_id)
             if customer is None:
                 raise
     if not created:

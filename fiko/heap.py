@@ -12,13 +12,13 @@ pause waits for it: the latency p99 was the pauses.
 - imports what the first requests would import (every URLconf and the views they name), so
   start-up's objects exist now;
 - collects once, then freezes them (``gc.freeze()``): full collections no longer walk them;
-- makes full collections rarer: one after ``FULL_AFTER`` young-generation collections instead
-  of Python's 10. Young collections (generation 0, ~0.3 ms) are unchanged, so short-lived
+- makes full collections rarer: one after ``FULL_AFTER`` collections of the middle generation
+  instead of Python's 10. Young collections (generation 0, ~0.3 ms) are unchanged, so short-lived
   cycles are still reclaimed at once; what survives to the old generation waits longer.
 """
 import gc
 
-FULL_AFTER = 100  # Python's default third threshold is 10
+FULL_AFTER = 100  # gc's third threshold: middle-generation collections per full one (Python's default 10)
 
 
 def settle() -> None:

@@ -18,6 +18,7 @@ from conversations.services import (
     message_publish_updated, message_receive_on_channel, message_record_sent_elsewhere,
 )
 from customers.models import Customer
+from customers.selectors import customer_by_platform_id
 from customers.services import customer_upsert_from_platform
 from fiko import log_context
 from fiko.compiled_sql import CompiledInsert, CompiledQuery
@@ -152,9 +153,8 @@ def inbound_read_receive(*, channel: Channel, event_key: str, customer_external_
                          read_external_id: str | None) -> InboundResult:
     """The customer read our messages up to ``read_external_id`` (or all of them)."""
     def work():
-        customer = Customer.objects.filter(
-            workspace_id=channel.workspace_id, source=channel.platform, external_id=customer_external_id
-        ).first()
+        customer = customer_by_platform_id(workspace_id=channel.workspace_id, source=channel.platform,
+                                           external_id=customer_external_id)
         if customer is None:
             return InboundResult(InboundResult.IGNORED, detail="read receipt from an unknown customer")
         read = None

@@ -14,7 +14,7 @@ from fiko.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from customers.models import Customer
+from customers.selectors import customer_by_platform_id
 from integrations import platform_http, webhooks
 from integrations.inbound import (
     InboundPart, InboundResult, PlatformPerson, inbound_echo_receive, inbound_edit_receive, inbound_message_receive,
@@ -38,8 +38,8 @@ def missing_file_marker(label: str) -> str:
 
 
 def _profile_is_fresh(channel, igsid: str) -> bool:
-    fetched = (Customer.objects.filter(workspace_id=channel.workspace_id, source="instagram", external_id=igsid)
-               .values_list("profile_fetched_at", flat=True).first())
+    customer = customer_by_platform_id(workspace_id=channel.workspace_id, source="instagram", external_id=igsid)
+    fetched = customer.profile_fetched_at if customer is not None else None
     max_age = timedelta(hours=settings.INSTAGRAM_PROFILE_MAX_AGE_HOURS)
     return fetched is not None and timezone.now() - fetched < max_age
 
