@@ -71,3 +71,16 @@ class Sock:
         more, closed = await self._until_pong()
         assert closed is None, f"{self.path} as {self.actor} closed ({closed})"
         return frames + more
+
+    async def read_until_message(self, message_id: int) -> list[dict]:
+        """Every frame up to and including the first one that carries message ``message_id``."""
+        frames = []
+        while True:
+            output = await self.comm.receive_output(timeout=5)
+            if output["type"] == "websocket.close":
+                raise AssertionError(f"{self.path} as {self.actor} closed ({output.get('code')}) "
+                                     f"before message {message_id} was shown")
+            frame = json.loads(output["text"])
+            frames.append(frame)
+            if isinstance(frame.get("message"), dict) and frame["message"].get("id") == message_id:
+                return frames

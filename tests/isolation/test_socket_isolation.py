@@ -164,6 +164,8 @@ async def frame_cases(m: Matrix, path, actor, consumer):
             continue
         for label, frame, missing_frame, kind, sent, is_filter in probes:
             label = f"/{path} {frame_type} {label} as {actor}"
+            if kind == "client_message_id":
+                known_ids = await message_ids_async(world.own("conversation", actor))
             before, frames, after = await call_watching_rows(sock, frame, kind, actor)
             m.counts["socket frame"] += 1
             m.check(label, actor, frames, sent=sent, before=before, after=after)
@@ -171,7 +173,12 @@ async def frame_cases(m: Matrix, path, actor, consumer):
                 if [f.get("code") for f in frames] != ["forbidden"]:
                     m.fail(label, f"another principal's token was not refused: {frames}")
                 continue
+            if kind == "client_message_id":
+                frames += await stored_message_shown(sock, actor, known_ids, frames)
+                known_ids = await message_ids_async(world.own("conversation", actor))
             missing_frames, _ = await sock.call(missing_frame)
+            if kind == "client_message_id":
+                missing_frames += await stored_message_shown(sock, actor, known_ids, missing_frames)
             if kind == "cursor":
                 ids = {msg["id"] for f in frames for msg in f.get("messages", [])}
                 own_ids = await message_ids_async(world.own("conversation", actor))
@@ -187,6 +194,20 @@ async def frame_cases(m: Matrix, path, actor, consumer):
             if not is_filter and not any(f.get("type") == "error" for f in frames):
                 m.fail(label, f"no error frame for A's object: {frames}")
         await sock.close()
+
+
+async def stored_message_shown(sock, actor, known_ids, frames) -> list[dict]:
+    """A send that stores a message is answered by that message's event, which comes through
+    the fan-out (Redis) and may arrive after the ``pong`` of the ping sent after it. Wait for
+    the event of each message the send stored that ``frames`` do not show yet (every socket
+    with a send frame is in the conversation's group), so one send's answer never spills into
+    the next one's."""
+    stored = await message_ids_async(sock.world.own("conversation", actor)) - known_ids
+    shown = {(f.get("message") or {}).get("id") for f in frames if isinstance(f.get("message"), dict)}
+    more = []
+    for message_id in sorted(stored - shown):
+        more += await sock.read_until_message(message_id)
+    return more
 
 
 async def call_watching_rows(sock, frame, kind, actor):
