@@ -18,6 +18,7 @@ event queued while it was read.
 """
 import asyncio
 import collections
+import contextvars
 import logging
 import re
 import secrets
@@ -131,6 +132,9 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     async def websocket_connect(self, message):
         self.channel_name = f"socket.{secrets.token_hex(12)}"
         log_context.bind_socket(self)
+        # The socket's own tasks (its writer, its close) run in this context even when an event
+        # delivered from the fan-out's reader starts them: their log lines name this socket.
+        self._log_context = contextvars.copy_context()
         self.principal = self.scope.get("principal")
         self.user = self.customer = None
         self.groups_joined: set[str] = set()
@@ -170,7 +174,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             if self._revoked_during_connect:
                 return self._revoke()
             if self._outbox:
-                self._writer = asyncio.get_running_loop().create_task(self._drain_outbox())
+                self._writer = self._start(self._drain_outbox())
 
     @property
     def display_name(self) -> str:
@@ -264,6 +268,9 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         self._abort(ErrorCode.UNAVAILABLE, "Server temporarily unavailable: reconnect",
                     CloseCode.UNAVAILABLE)
 
+    def _start(self, coroutine) -> asyncio.Task:
+        return asyncio.get_running_loop().create_task(coroutine, context=getattr(self, "_log_context", None))
+
     def _drop_outbox(self) -> None:
         if getattr(self, "_outbox", None):
             self._outbox.clear()
@@ -278,7 +285,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             return self._abort(ErrorCode.SLOW_CONSUMER, "Too many unsent frames: reconnect and catch up by seq",
                                CloseCode.TRY_AGAIN_LATER)
         if self._live and self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._drain_outbox())
+            self._writer = self._start(self._drain_outbox())
 
     async def _drain_outbox(self):
         try:
@@ -317,13 +324,18 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if self._closing:
             return
         self._closing = True
+        unsent = (len(self._outbox or ()), self._outbox_bytes)
         self._drop_outbox()
         stuck, self._writer = self._writer, None
         if stuck is not None:
             stuck.cancel()
-        asyncio.get_running_loop().create_task(self._say_and_close(stuck, error_frame(code, text), close_code))
+        self._start(self._say_and_close(stuck, error_frame(code, text), close_code, unsent))
 
-    async def _say_and_close(self, stuck, frame: dict, close_code: int):
+    async def _say_and_close(self, stuck, frame: dict, close_code: int, unsent: tuple[int, int] = (0, 0)):
+        # Logged here, in the socket's own task: the line names this socket (log_context).
+        log.log(logging.WARNING if frame["code"] == ErrorCode.SLOW_CONSUMER else logging.INFO,
+                "closing the socket with %d (%s): %d frames, %d bytes unsent dropped",
+                close_code, frame["code"], unsent[0], unsent[1])
         if stuck is not None:
             await asyncio.wait([stuck])
         try:
@@ -445,7 +457,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             return
         if self.expires_at and self.expires_at > time.time():  # renewed with authenticate
             return self._expire_at(self.expires_at)
-        asyncio.get_running_loop().create_task(self._expire_token())
+        self._start(self._expire_token())
 
     async def _expire_token(self):
         await self.send_error(ErrorCode.TOKEN_EXPIRED, "Token expired: reconnect with a fresh token")

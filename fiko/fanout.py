@@ -20,6 +20,7 @@ Redis stays the truth for membership across processes; PostgreSQL for messages.
 """
 import asyncio
 import collections
+import contextvars
 import logging
 import threading
 
@@ -164,8 +165,8 @@ class Hub:
         except Exception:
             self._confirmations[channel].remove(confirmed)
             raise
-        if self._reader is None:
-            self._reader = self.loop.create_task(self._read())
+        if self._reader is None:  # the process's, not the joining socket's: no log context of its own
+            self._reader = self.loop.create_task(self._read(), context=contextvars.Context())
 
     async def _read(self) -> None:
         pubsub = self._pubsub
@@ -242,7 +243,7 @@ def _deliver_in_process(groups: list[str], data: bytes) -> None:
             continue
         for group in groups:
             if group in local.members:
-                loop.call_soon_threadsafe(local.dispatch, group, data)
+                loop.call_soon_threadsafe(local.dispatch, group, data, context=contextvars.Context())
 
 
 def publish(groups: list[str], event: dict) -> None:
