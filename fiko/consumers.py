@@ -281,7 +281,10 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             self._outbox = collections.deque()
         self._outbox.append((item, size))
         self._outbox_bytes += size
-        if len(self._outbox) > settings.SOCKET_OUTBOX_MAX_FRAMES or self._outbox_bytes > settings.SOCKET_OUTBOX_MAX_BYTES:
+        # The bytes bound is on a backlog: one frame alone (a page of 100 long messages can be
+        # larger than the bound) is never one, or a client catching up would be closed forever.
+        if len(self._outbox) > settings.SOCKET_OUTBOX_MAX_FRAMES or (
+                self._outbox_bytes > settings.SOCKET_OUTBOX_MAX_BYTES and len(self._outbox) > 1):
             return self._abort(ErrorCode.SLOW_CONSUMER, "Too many unsent frames: reconnect and catch up by seq",
                                CloseCode.TRY_AGAIN_LATER)
         if self._live and self._writer is None:

@@ -19,7 +19,7 @@ from asgiref.sync import sync_to_async
 from conversations.services import message_send
 from tests.factories import make_user
 from tests.live_servers import APPLICATION, Server
-from tests.sockets import staff_token
+from tests.sockets import connect, receive_until, staff_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -150,3 +150,22 @@ def _message_id(conversation_id: int, seq: int) -> int:
     from conversations.models import Message
 
     return Message.objects.get(conversation_id=conversation_id, seq=seq).pk
+
+
+async def test_one_frame_larger_than_the_bound_is_sent_not_taken_for_a_backlog(settings, staff, conversation):
+    """A page of long messages can be larger than the bytes bound; alone in the outbox it is
+    no backlog: a client catching up gets it and stays connected (else every reconnect to
+    catch up would be closed again)."""
+    for _ in range(5):
+        await sync_to_async(message_send)(conversation=conversation, user=staff, content=CONTENT)
+    settings.SOCKET_OUTBOX_MAX_BYTES = 16 * 1024  # one message's frame fits, a page of five does not
+    comm, connected, _ = await connect(f"/ws/chat/{conversation.pk}/", staff_token(staff))
+    assert connected
+    await receive_until(comm, "recent_messages")
+    await comm.send_json_to({"type": "get_messages", "limit": 5})
+    page = await receive_until(comm, "messages_page")
+    assert len(json.dumps(page["messages"]).encode()) > settings.SOCKET_OUTBOX_MAX_BYTES
+    assert [m["seq"] for m in page["messages"]] == [1, 2, 3, 4, 5]
+    await comm.send_json_to({"type": "ping"})
+    assert (await receive_until(comm, "pong"))["type"] == "pong"
+    await comm.disconnect()
