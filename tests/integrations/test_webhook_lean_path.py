@@ -141,9 +141,11 @@ def test_a_slow_delivery_does_not_hold_up_the_next(telegram_channel, monkeypatch
     """The first delivery's channel lookup waits until the second delivery is answered: on a
     path that handles one request at a time the second would wait for the first (and fail)."""
     release, calls, lookup = threading.Event(), itertools.count(), webhooks.channel_for_webhook
+    first_waiting = threading.Event()
 
     def slow_first(**kwargs):
         if next(calls) == 0:
+            first_waiting.set()
             assert release.wait(20)
         return lookup(**kwargs)
 
@@ -154,6 +156,9 @@ def test_a_slow_delivery_does_not_hold_up_the_next(telegram_channel, monkeypatch
 
     async def both():
         first = asyncio.ensure_future(telegram_post(telegram_channel, first_update))
+        # The second is posted once the first is held in its lookup (the lookup that waits is
+        # then the first delivery's, whichever thread runs faster).
+        assert await asyncio.to_thread(first_waiting.wait, 10)
         try:
             second = await asyncio.wait_for(telegram_post(telegram_channel, second_update), 10)
         finally:
