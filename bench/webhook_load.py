@@ -97,7 +97,10 @@ class Run:
         user = self.tg["id_base"] + 1 + n % self.tg["customers"]
         who = {"id": user, "is_bot": False, "first_name": "Tg", "last_name": f"Customer {user - self.tg['id_base']}"}
         return {"update_id": update_id, "message": {
-            "message_id": n + 1, "from": who, "chat": {**who, "type": "private"},
+            # Telegram's message ids are per chat; the same (chat, message_id) twice is one message
+            # delivered twice, which Fiko stores once. The run's random base keeps the workloads of
+            # one `make bench` (W4@50, then W4@200 on the same customers) from repeating each other.
+            "message_id": update_id, "from": who, "chat": {**who, "type": "private"},
             "date": int(time.time()), "text": f"{self.prefix} {update_id} x"}}
 
     async def post(self, client: httpx.AsyncClient, n: int) -> None:

@@ -79,6 +79,9 @@ def error_frame(code: ErrorCode | str, text: str, **extra) -> dict:
     return {"type": "error", "error": text, "message": text, "code": str(code), **extra}
 
 
+_ABORT_LOG_LEVELS = {str(ErrorCode.SLOW_CONSUMER): logging.WARNING, str(ErrorCode.FORBIDDEN): logging.INFO}
+
+
 class NoRouteConsumer(AsyncJsonWebsocketConsumer):
     """A socket path no route serves (``/ws/chat//``, ``/ws/nothing/``): accepted, told why in an
     error frame and closed 4404, like a missing conversation, instead of a failed handshake."""
@@ -335,10 +338,12 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         self._start(self._say_and_close(stuck, error_frame(code, text), close_code, unsent))
 
     async def _say_and_close(self, stuck, frame: dict, close_code: int, unsent: tuple[int, int] = (0, 0)):
-        # Logged here, in the socket's own task: the line names this socket (log_context).
-        log.log(logging.WARNING if frame["code"] == ErrorCode.SLOW_CONSUMER else logging.INFO,
-                "closing the socket with %d (%s): %d frames, %d bytes unsent dropped",
-                close_code, frame["code"], unsent[0], unsent[1])
+        # Logged here, in the socket's own task, so the line names this socket (log_context). Not
+        # for a lost subscription: the process logs that once, not once per socket.
+        level = _ABORT_LOG_LEVELS.get(frame["code"])
+        if level is not None:
+            log.log(level, "closing the socket with %d (%s): %d frames, %d bytes unsent dropped",
+                    close_code, frame["code"], unsent[0], unsent[1])
         if stuck is not None:
             await asyncio.wait([stuck])
         try:
