@@ -18,7 +18,6 @@ event queued while it was read.
 """
 import asyncio
 import collections
-import contextvars
 import logging
 import re
 import secrets
@@ -135,9 +134,6 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     async def websocket_connect(self, message):
         self.channel_name = f"socket.{secrets.token_hex(12)}"
         log_context.bind_socket(self)
-        # The socket's own tasks (its writer, its close) run in this context even when an event
-        # delivered from the fan-out's reader starts them: their log lines name this socket.
-        self._log_context = contextvars.copy_context()
         self.principal = self.scope.get("principal")
         self.user = self.customer = None
         self.groups_joined: set[str] = set()
@@ -272,7 +268,9 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                     CloseCode.UNAVAILABLE)
 
     def _start(self, coroutine) -> asyncio.Task:
-        return asyncio.get_running_loop().create_task(coroutine, context=getattr(self, "_log_context", None))
+        """The socket's own tasks (its writer, its close) run with the socket's log fields even
+        when an event delivered by the fan-out's reader starts them: their lines name it."""
+        return asyncio.get_running_loop().create_task(coroutine, context=log_context.socket_context(self))
 
     def _drop_outbox(self) -> None:
         if getattr(self, "_outbox", None):

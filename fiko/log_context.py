@@ -43,6 +43,15 @@ def bind_socket(consumer) -> None:
         workspace_id.set(customer.workspace_id)
 
 
+def socket_context(consumer) -> contextvars.Context:
+    """A fresh context holding only the socket's fields, for a task the socket starts from
+    code that may run in another context (an event delivered by the fan-out's reader). Made
+    when a task starts, not kept per socket: an idle socket holds none."""
+    context = contextvars.Context()
+    context.run(bind_socket, consumer)
+    return context
+
+
 def bind_workspace(value) -> None:
     if value is not None:
         workspace_id.set(value)
