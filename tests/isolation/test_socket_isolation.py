@@ -174,7 +174,9 @@ async def frame_cases(m: Matrix, path, actor, consumer):
                     m.fail(label, f"another principal's token was not refused: {frames}")
                 continue
             if kind == "client_message_id":
-                frames += await stored_message_shown(sock, actor, known_ids, frames)
+                late = await stored_message_shown(sock, actor, known_ids, frames)
+                m.check(label, actor, late, sent=sent)
+                frames += late
                 known_ids = await message_ids_async(world.own("conversation", actor))
             missing_frames, _ = await sock.call(missing_frame)
             if kind == "client_message_id":
