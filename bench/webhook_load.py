@@ -8,7 +8,9 @@ seconds, open loop (each POST its own task, at most ``--max-in-flight`` at once;
 would exceed it is counted and not sent). Prints one JSON object:
 
 - ``ack_ms``: p50/p99/max of the webhook's answer time (POST sent → 200 read);
-- ``acked``, ``non_2xx`` by status, ``ignored`` (200 but not stored), ``timeouts``;
+- ``acked``, ``non_2xx`` by status, ``timeouts``; a 200 whose answer is not ``"result":
+  "stored"`` (a duplicate, an ignored update) is counted in ``errors`` as ``webhook_<result>``,
+  not as stored, so no delivery is expected for it;
 - ``to_sockets_ms``: p50/p99/max from POST sent to ``new_customer_message`` on each watching
   socket; ``delivered`` / ``expected`` (= stored updates × watchers) and ``loss`` after
   ``--drain`` seconds;
@@ -121,11 +123,11 @@ class Run:
         self.ack_ms.append((monotonic() - started) * 1000)
         self.statuses[response.status_code] += 1
         if response.status_code == 200:
-            answer = response.json()
-            if answer.get("ignored"):
-                self.errors["webhook_ignored"] += 1
-            else:
+            answer = response.json()  # {"ok": true, "result": "stored" | "duplicate" | "ignored", ...}
+            if answer.get("result") == "stored":
                 self.stored += 1
+            else:  # not stored: no event on the sockets is due for it
+                self.errors[f"webhook_{answer.get('result') or 'ignored'}"] += 1
 
     async def run(self) -> dict:
         args = self.args
