@@ -335,7 +335,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             stuck.cancel()
         self._start(self._say_and_close(stuck, error_frame(code, text), close_code, unsent))
 
-    async def _say_and_close(self, stuck, frame: dict, close_code: int, unsent: tuple[int, int] = (0, 0)):
+    async def _say_and_close(self, stuck, frame: dict, close_code: int, unsent: tuple[int, int]):
         # Logged here, in the socket's own task, so the line names this socket (log_context). Not
         # for a lost subscription: the process logs that once, not once per socket.
         level = _ABORT_LOG_LEVELS.get(frame["code"])

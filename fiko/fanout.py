@@ -20,14 +20,13 @@ Redis stays the truth for membership across processes; PostgreSQL for messages.
 """
 import asyncio
 import collections
-import contextvars
 import logging
 import threading
 
 import orjson
 from django.conf import settings
 
-from fiko import redis_clients
+from fiko import log_context, redis_clients
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +164,8 @@ class Hub:
         except Exception:
             self._confirmations[channel].remove(confirmed)
             raise
-        if self._reader is None:  # the process's, not the joining socket's: no log context of its own
-            self._reader = self.loop.create_task(self._read(), context=contextvars.Context())
+        if self._reader is None:
+            self._reader = self.loop.create_task(self._read(), context=log_context.unbound())
 
     async def _read(self) -> None:
         pubsub = self._pubsub
@@ -243,7 +242,7 @@ def _deliver_in_process(groups: list[str], data: bytes) -> None:
             continue
         for group in groups:
             if group in local.members:
-                loop.call_soon_threadsafe(local.dispatch, group, data, context=contextvars.Context())
+                loop.call_soon_threadsafe(local.dispatch, group, data, context=log_context.unbound())
 
 
 def publish(groups: list[str], event: dict) -> None:

@@ -52,6 +52,13 @@ def socket_context(consumer) -> contextvars.Context:
     return context
 
 
+def unbound() -> contextvars.Context:
+    """An empty context, for the process's own tasks and callbacks (the fan-out's reader, the
+    presence heartbeat, an in-process delivery): they serve every socket, so their lines name
+    none, whichever socket or request happened to start them."""
+    return contextvars.Context()
+
+
 def bind_workspace(value) -> None:
     if value is not None:
         workspace_id.set(value)

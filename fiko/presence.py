@@ -13,14 +13,13 @@ learns who is online, by name, without a database query); otherwise both are in-
 (single-process ``make run``). Entering is one round trip (``enter_and_list``), as is leaving.
 """
 import asyncio
-import contextvars
 import hashlib
 import logging
 import time
 
 from django.conf import settings
 
-from fiko import redis_clients
+from fiko import log_context, redis_clients
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +223,7 @@ def keep_alive(connection: str, keys: list[str], participant: str, is_live) -> N
         beat = _heartbeats[loop] = _Heartbeat()
     beat.registrations[connection] = (keys, participant, is_live)
     if beat.task is None or beat.task.done():
-        beat.task = loop.create_task(beat.run(), context=contextvars.Context())  # every socket's, no one's log context
+        beat.task = loop.create_task(beat.run(), context=log_context.unbound())
 
 
 def stop_keeping_alive(connection: str) -> None:
