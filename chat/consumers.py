@@ -3,6 +3,9 @@
 On connect the socket joins the conversation's group first and only then reads
 ``recent_messages``, so no message can slip between the read and the subscription (a message
 that lands in that window is in ``recent_messages`` and its ``chat_message`` is not repeated).
+Sockets of one process that join a conversation together (a team reconnecting after a
+restart) share one read of ``recent_messages`` (``ChatConsumer._handshake``); each still
+checks its own access.
 
 In: ``chat_message`` (and ``support`` / ``marketing``: a chat message with that role),
 ``mark_read``, ``get_messages``, ``typing`` (only with ``FIKO_CHAT_TYPING``), ``ping``.
@@ -145,8 +148,7 @@ class ChatConsumer(BaseConsumer):
         group = realtime.conversation_group(conversation_id) if conversation_id is not None else None
         if group is not None:
             await self.join_group(group)
-        user, self.conversation, frame = await database_sync_to_async(chat_handshake)(
-            user_id=self.user.pk, conversation_id=conversation_id)
+        user, self.conversation, frame = await self._handshake(group, conversation_id)
         if user is None or self.conversation is None:
             if group is not None:
                 await self.leave_group(group)
@@ -161,6 +163,36 @@ class ChatConsumer(BaseConsumer):
         await self.accept()
         await self.send_json(frame)
         await self._enter_presence()
+
+    async def _handshake(self, group, conversation_id):
+        """``chat_handshake``'s (user, conversation, frame), reading ``recent_messages`` once for
+        the sockets of this process that join the group together.
+
+        A shared frame is taken only when it is as good as a read of one's own: it was read
+        after its reader joined the group; this process has since delivered every event
+        published before this socket asked (``catch_up``); and none of them was a message
+        event (the read is then stale). A message stored after the shared read began reaches
+        this socket as its event, as it would after a read of its own."""
+        if group is None:
+            return await database_sync_to_async(chat_handshake)(user_id=self.user.pk, conversation_id=None)
+        shared, mine = realtime.shared_read(group, "recent_messages",
+                                            max_age=settings.CHAT_RECENT_MESSAGES_SHARED_SECONDS)
+        if not mine:
+            frame = await shared.value()
+            if frame is not None:
+                await realtime.catch_up()
+                if not shared.stale:
+                    user, conversation = await database_sync_to_async(conversation_access_for_staff)(
+                        user_id=self.user.pk, conversation_id=conversation_id)
+                    return user, conversation, {**frame, "timestamp": now_iso()} if conversation else None
+            return await database_sync_to_async(chat_handshake)(user_id=self.user.pk, conversation_id=conversation_id)
+        frame = None
+        try:
+            user, conversation, frame = await database_sync_to_async(chat_handshake)(
+                user_id=self.user.pk, conversation_id=conversation_id)
+            return user, conversation, frame
+        finally:
+            shared.offer(frame)
 
     def uses_workspace(self, workspace_id: int) -> bool:
         conversation = getattr(self, "conversation", None)

@@ -13,6 +13,13 @@ A member is any object with ``deliver(event: dict, size: int)`` and ``fanout_los
 waits until Redis has confirmed the subscription, so a member that joins and then reads the
 database cannot miss an event published after that read.
 
+Sockets that join a group around the same time can share one read of its state
+(``Hub.shared_read``: the chat handshake's ``recent_messages``): the read is shared while no
+event that changes it has reached the group since the read began, and a socket that takes it
+first waits (``Hub.catch_up``) until this process has heard every event published before it
+asked, so what it gets is as fresh as its own read would have been, up to a short age bound
+for what changes without an event to the group.
+
 Pub/sub delivers at most once. If a process's pub/sub connection breaks (Redis restarted),
 events published meanwhile are gone for its members, so each member is told (``fanout_lost``:
 sockets close with ``unavailable``/1011) and its client reconnects and catches up by ``seq``.
@@ -20,6 +27,7 @@ Redis stays the truth for membership across processes; PostgreSQL for messages.
 """
 import asyncio
 import collections
+import itertools
 import logging
 import threading
 
@@ -51,6 +59,31 @@ def encode(event: dict) -> bytes:
     return orjson.dumps(event, default=str)
 
 
+class SharedRead:
+    """One read of a group's state that the sockets of one event loop joining the group share.
+
+    The socket that starts it (``Hub.shared_read`` answered ``mine``) reads and ``offer``s the
+    result, or None when it has nothing to share (refused, failed); the others wait for it in
+    ``value``. It goes ``stale`` as soon as the group hears an event whose type is not in
+    ``kept_by``, loses its last local member or its subscription."""
+    __slots__ = ("started_at", "kept_by", "stale", "_result")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, kept_by: frozenset):
+        self.started_at = loop.time()
+        self.kept_by = kept_by
+        self.stale = False
+        self._result = loop.create_future()
+
+    def offer(self, value) -> None:
+        if not self._result.done():
+            self._result.set_result(value)
+
+    async def value(self):
+        """The shared result, or None when there is none to take (stale, or nothing offered)."""
+        value = await asyncio.shield(self._result)
+        return None if self.stale else value
+
+
 class Hub:
     """The members of one event loop's sockets, by group, and that loop's subscription."""
 
@@ -63,6 +96,10 @@ class Hub:
         self._redis = None
         self._pubsub = None
         self._reader: asyncio.Task | None = None
+        self._shared: dict[str, dict[str, SharedRead]] = {}  # group -> name -> the read its sockets share
+        self._catching_up: list[asyncio.Future] = []  # catch_up callers waiting for the next PING
+        self._ping: tuple[bytes, list[asyncio.Future]] | None = None  # the PING sent, and who waits for it
+        self._ping_ids = itertools.count(1)
 
     # --- membership --------------------------------------------------------------------------
     async def join(self, group: str, member) -> None:
@@ -104,6 +141,7 @@ class Hub:
                 log.warning("unsubscribe from %s failed", group, exc_info=True)
 
     async def _close_subscription(self) -> None:
+        self._fail_catch_ups()
         reader, pubsub, client = self._reader, self._pubsub, self._redis
         self._reader = self._pubsub = self._redis = None
         if reader is not None:
@@ -125,7 +163,90 @@ class Hub:
         if members:
             return False
         del self.members[group]
+        self._drop_shared(group)  # nothing hears the group now: what was read about it can go stale unseen
         return True
+
+    # --- reads shared by the sockets joining a group -------------------------------------------
+    def shared_read(self, group: str, name: str, *, max_age: float, kept_by: frozenset) -> tuple[SharedRead, bool]:
+        """The read ``name`` of ``group``'s state that this loop's members share: (the read, True
+        when the caller is to make it and ``offer`` its result). For a member of ``group``: a
+        read made, or begun, less than ``max_age`` seconds ago that no event has made stale is
+        shared; otherwise the caller makes a new one. A member that takes a shared read calls
+        ``catch_up`` before it trusts it (``stale`` is then final for what was published
+        before it asked)."""
+        if group not in self.members:  # not heard here: no event would tell the read is stale
+            return SharedRead(self.loop, kept_by), True
+        reads = self._shared.setdefault(group, {})
+        read = reads.get(name)
+        if read is not None and not read.stale and self.loop.time() - read.started_at < max_age:
+            return read, False
+        read = reads[name] = SharedRead(self.loop, kept_by)
+        return read, True
+
+    def _drop_shared(self, group: str, event_type: str | None = None) -> None:
+        """Reads of ``group`` go stale: every one (``event_type`` None), or those the event changes."""
+        reads = self._shared.get(group)
+        if not reads:
+            return
+        for name, read in list(reads.items()):
+            if event_type is None or event_type not in read.kept_by:
+                read.stale = True
+                del reads[name]
+        if not reads:
+            del self._shared[group]
+
+    def _drop_all_shared(self) -> None:
+        for group in list(self._shared):
+            self._drop_shared(group)
+
+    async def catch_up(self) -> None:
+        """Return once this loop has dispatched every event published before the call.
+
+        In process, a publish schedules its dispatch on this loop before it returns, so one turn
+        of the loop's queue is enough. With Redis, a PING on the subscription's connection comes
+        back after every message published before Redis ran it; callers that ask while a PING
+        is out wait for the next one (one PING per burst of callers, not one each)."""
+        waiter = self.loop.create_future()
+        if not settings.REDIS_URL:
+            self.loop.call_soon(waiter.set_result, None)
+            return await waiter
+        if self._pubsub is None:
+            raise FanoutUnavailable("no subscription to catch up with")
+        self._catching_up.append(waiter)
+        if self._ping is None:
+            self._send_ping()
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), SUBSCRIBE_TIMEOUT_SECONDS)
+        except asyncio.TimeoutError as exc:
+            raise FanoutUnavailable("the event subscription did not answer a PING") from exc
+
+    def _send_ping(self) -> None:
+        ping_id = b"fiko-catch-up-%d" % next(self._ping_ids)
+        self._ping, self._catching_up = (ping_id, self._catching_up), []
+        self.loop.create_task(self._write_ping(self._pubsub, ping_id), context=log_context.unbound())
+
+    async def _write_ping(self, pubsub, ping_id: bytes) -> None:
+        try:
+            await pubsub.ping(ping_id)
+        except Exception:  # the connection is broken: the reader notices and fails every waiter
+            log.warning("PING on the event subscription failed", exc_info=True)
+
+    def _pong(self, ping_id: bytes) -> None:
+        if self._ping is None or self._ping[0] != ping_id:
+            return
+        (_, waiters), self._ping = self._ping, None
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._catching_up:
+            self._send_ping()
+
+    def _fail_catch_ups(self) -> None:
+        waiters = self._catching_up + (self._ping[1] if self._ping else [])
+        self._catching_up, self._ping = [], None
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(FanoutUnavailable("subscription lost"))
 
     # --- delivery ------------------------------------------------------------------------------
     def dispatch(self, group: str, data: bytes) -> None:
@@ -137,6 +258,8 @@ class Hub:
         except orjson.JSONDecodeError:
             log.error("undecodable event on %s dropped", group)
             return
+        if group in self._shared:
+            self._drop_shared(group, event.get("type") if isinstance(event, dict) else None)
         size = len(data)
         for member in tuple(members):
             try:
@@ -177,6 +300,8 @@ class Hub:
                 kind, channel = message["type"], message["channel"]
                 if kind == "message":
                     self.dispatch(channel[len(CHANNEL_PREFIX):].decode(), message["data"])
+                elif kind == "pong":
+                    self._pong(message["data"])
                 elif kind == "subscribe":
                     waiting = self._confirmations.get(channel)
                     if waiting:
@@ -196,6 +321,7 @@ class Hub:
         """Drop this loop's subscription and clients (a loop that is about to end)."""
         await self._close_subscription()
         await redis_clients.aclose_async_client()
+        self._drop_all_shared()
         self.members, self._subscribed, self._confirmations = {}, {}, {}
 
     async def _lost(self, pubsub) -> None:
@@ -204,6 +330,8 @@ class Hub:
             for future in waiting:
                 if not future.done():
                     future.set_exception(FanoutUnavailable("subscription lost"))
+        self._drop_all_shared()
+        self._fail_catch_ups()
         self.members, self._subscribed, self._confirmations = {}, {}, {}
         self._pubsub = self._reader = None
         redis_client, self._redis = self._redis, None

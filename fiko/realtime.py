@@ -28,6 +28,8 @@ CUSTOMER_UPDATED = "customer.updated"
 PRESENCE_CHANGED = "presence.changed"
 TYPING = "typing.changed"
 ACCESS_REVOKED = "access.revoked"  # to a principal's group: its sockets close (fiko/access_revocation.py)
+# Events with no database row: they change nothing a read of the database returns.
+ROWLESS_EVENTS = frozenset({PRESENCE_CHANGED, TYPING})
 DOMAIN_EVENTS = frozenset({MESSAGE_CREATED, MESSAGE_UPDATED, MESSAGES_READ, CONVERSATION_CREATED,
                            CONVERSATION_UPDATED, CUSTOMER_CREATED, CUSTOMER_UPDATED, PRESENCE_CHANGED, TYPING,
                            ACCESS_REVOKED})
@@ -96,3 +98,14 @@ async def leave(member, *groups: str) -> None:
     local = fanout.hub()
     for group in groups:
         await local.leave(group, member)
+
+
+def shared_read(group: str, name: str, *, max_age: float, kept_by: frozenset = ROWLESS_EVENTS):
+    """The read ``name`` of ``group``'s state that the sockets of this process joining ``group``
+    share: (a fiko.fanout.SharedRead, True when the caller makes the read). See fiko/fanout.py."""
+    return fanout.hub().shared_read(group, name, max_age=max_age, kept_by=kept_by)
+
+
+async def catch_up() -> None:
+    """Return once this process has delivered every event published before the call."""
+    await fanout.hub().catch_up()

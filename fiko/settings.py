@@ -303,6 +303,11 @@ OUTBOX_RESCUE_SECONDS = float(os.environ.get("OUTBOX_RESCUE_SECONDS", 5))
 OUTBOX_POLL_SECONDS = float(os.environ.get("OUTBOX_POLL_SECONDS", 1))
 
 FIKO_CHAT_TYPING = env_bool("FIKO_CHAT_TYPING", False)
+# Chat sockets of one process joining a conversation within this many seconds of each other
+# share one read of its recent_messages while no message event has reached it (chat/consumers.py);
+# 0: every socket reads its own. What changes with no event to the conversation (a renamed
+# customer or author) reaches a newcomer at most this late.
+CHAT_RECENT_MESSAGES_SHARED_SECONDS = float(os.environ.get("CHAT_RECENT_MESSAGES_SHARED_SECONDS", 1))
 
 # --- Behind a proxy, health, metrics (fiko/proxy.py, fiko/ops_endpoints.py) ----------------
 # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks, e.g.

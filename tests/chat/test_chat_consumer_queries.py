@@ -5,6 +5,8 @@
 - a whole handshake through fiko.asgi.application is three queries: the token's user and the
   conversation's access together, then those two. Who is already online comes from presence
   (one Redis round trip), with names, so it costs no query;
+- sockets joining a conversation together share one read of ``recent_messages``: the next
+  socket's handshake is one query (its own access), until a message event makes the read stale;
 - the wire shape of a message has one definition (conversations.serializers.message_wire), which
   MessageSerializer delegates to and whose fields it declares."""
 import threading
@@ -23,7 +25,7 @@ from conversations.serializers import MessageSerializer
 from conversations.services import conversation_mark_read, message_receive, message_send
 from fiko import presence
 from tests.factories import make_user
-from tests.sockets import connect, receive_until, staff_token
+from tests.sockets import connect, drain, receive_closed_code, receive_until, staff_token
 
 FRAME_QUERIES = 2  # messages (authors, customer joined), read markers
 HANDSHAKE_QUERIES = 1 + FRAME_QUERIES  # token's user + conversation access, then the frame
@@ -170,3 +172,64 @@ async def test_a_participant_that_entered_without_a_name_costs_one_query(staff, 
         ("customer", customer.pk, "John Doe")]
     assert len(seen) == HANDSHAKE_QUERIES + 1, seen
     await comm.disconnect()
+
+
+# --- sockets joining together share one read of recent_messages ------------------------------
+SHARED_HANDSHAKE_QUERIES = 1  # the token's user and the conversation's access; the frame is shared
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_sockets_joining_together_share_one_read_and_each_checks_its_own_access(
+        settings, staff, bob, other_staff, workspace, customer, conversation):
+    """A team opening a conversation at once (a reconnect after a restart) costs one read of
+    its messages, not one per socket; every socket still checks its own access, and a socket
+    that may not see the conversation gets nothing of the shared frame."""
+    settings.CHAT_RECENT_MESSAGES_SHARED_SECONDS = 60  # "together", however slow this machine is
+    await database_sync_to_async(_add_messages)(conversation, customer, staff, bob, 5)
+    staff_token(staff), staff_token(bob), staff_token(other_staff)
+    with queries_on_every_thread() as seen:
+        first, first_frame, _ = await _handshake(staff, conversation.pk, others=0)
+    assert len(seen) == HANDSHAKE_QUERIES, seen
+    with queries_on_every_thread() as seen:
+        second, second_frame, presences = await _handshake(bob, conversation.pk, others=1)
+    assert len(seen) == SHARED_HANDSHAKE_QUERIES, seen
+    assert second_frame["messages"] == first_frame["messages"] and len(second_frame["messages"]) == 5
+    assert second_frame["has_more"] is False
+    assert [p["username"] for p in presences] == ["alice"]  # bob's own presence event left the frame shared
+
+    with queries_on_every_thread() as seen:
+        outsider, connected, _ = await connect(f"/ws/chat/{conversation.pk}/", staff_token(other_staff))
+        assert connected
+        frames, code = await receive_closed_code(outsider)
+    assert code == 4404 and [f["type"] for f in frames] == ["error"], frames
+    assert len(seen) == SHARED_HANDSHAKE_QUERIES, seen
+    await first.disconnect()
+    await second.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_message_stored_after_the_shared_read_is_in_the_next_sockets_recent_messages(
+        settings, staff, bob, workspace, customer, conversation):
+    """The shared read goes stale with the first message event the conversation hears; a socket
+    that connects after a message was stored (its event published, perhaps not yet heard here)
+    reads again and finds it, and gets it once."""
+    settings.CHAT_RECENT_MESSAGES_SHARED_SECONDS = 60
+    await database_sync_to_async(_add_messages)(conversation, customer, staff, bob, 2)
+    first, first_frame, _ = await _handshake(staff, conversation.pk, others=0)
+    stored, _ = await database_sync_to_async(message_receive)(conversation=conversation, customer=customer,
+                                                              content="after the shared read")
+    with queries_on_every_thread() as seen:
+        second, second_frame, _ = await _handshake(bob, conversation.pk, others=1)
+    assert [m["content"] for m in second_frame["messages"]][-1] == "after the shared read"
+    assert len(seen) == HANDSHAKE_QUERIES, seen
+    assert not [f for f in await drain(second) if f.get("type") == "chat_message"]  # not a second time
+    # ... and the read bob made is the one shared from now on
+    third_user = await database_sync_to_async(make_user)("carol", workspace=workspace)
+    staff_token(third_user)
+    with queries_on_every_thread() as seen:
+        third, third_frame, _ = await _handshake(third_user, conversation.pk, others=2)
+    assert third_frame["messages"] == second_frame["messages"]
+    assert len(seen) == SHARED_HANDSHAKE_QUERIES, seen
+    assert (await receive_until(first, "chat_message"))["message"]["id"] == stored.pk
+    for comm in (first, second, third):
+        await comm.disconnect()

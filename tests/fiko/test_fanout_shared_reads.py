@@ -1,0 +1,115 @@
+"""fiko/fanout.py: reads of a group's state shared by the sockets of a process that join it
+together (``Hub.shared_read``), and ``Hub.catch_up``, which tells when this process has heard
+every event published before it asked. On the real Redis fan-out, and in process."""
+import asyncio
+
+import pytest
+import redis
+
+from fiko import fanout, realtime
+
+GROUP = "conversation.424242"
+
+
+class Member:
+    def __init__(self):
+        self.events = []
+
+    def deliver(self, event, size):
+        self.events.append(event)
+
+    def fanout_lost(self):
+        pass
+
+
+@pytest.fixture(params=["redis", "in-process"])
+def mode(request, settings):
+    if request.param == "in-process":
+        settings.REDIS_URL = ""
+    return request.param
+
+
+def _pings(redis_url) -> int:
+    stats = redis.Redis.from_url(redis_url).info("commandstats")
+    return stats.get("cmdstat_ping", {}).get("calls", 0)
+
+
+async def test_catch_up_returns_after_every_event_published_before_it(mode):
+    hub, member = fanout.hub(), Member()
+    await hub.join(GROUP, member)
+    for n in range(20):  # from this thread, without yielding: nothing is heard until we wait
+        fanout.publish([GROUP], {"type": realtime.MESSAGE_CREATED, "n": n})
+    assert member.events == []
+    await hub.catch_up()
+    assert [event["n"] for event in member.events] == list(range(20))
+    await hub.leave(GROUP, member)
+
+
+async def test_callers_catching_up_together_share_a_ping(redis_url):
+    hub, member = fanout.hub(), Member()
+    await hub.join(GROUP, member)
+    before = _pings(redis_url)
+    await asyncio.gather(*(hub.catch_up() for _ in range(100)))
+    assert 1 <= _pings(redis_url) - before <= 2  # one PING for the burst (two if it straddled one)
+    await hub.leave(GROUP, member)
+
+
+async def test_a_shared_read_lasts_until_an_event_that_changes_it(mode):
+    hub, member = fanout.hub(), Member()
+    await hub.join(GROUP, member)
+    read, mine = hub.shared_read(GROUP, "recent", max_age=60, kept_by=realtime.ROWLESS_EVENTS)
+    assert mine
+    read.offer({"messages": [1, 2]})
+    again, mine = hub.shared_read(GROUP, "recent", max_age=60, kept_by=realtime.ROWLESS_EVENTS)
+    assert again is read and not mine and await again.value() == {"messages": [1, 2]}
+
+    fanout.publish([GROUP], {"type": realtime.PRESENCE_CHANGED})  # no row: the read still holds
+    await hub.catch_up()
+    assert not read.stale and await read.value() == {"messages": [1, 2]}
+
+    fanout.publish([GROUP], {"type": realtime.MESSAGE_CREATED})
+    await hub.catch_up()
+    assert read.stale and await read.value() is None
+    fresh, mine = hub.shared_read(GROUP, "recent", max_age=60, kept_by=realtime.ROWLESS_EVENTS)
+    assert mine and fresh is not read
+    await hub.leave(GROUP, member)
+
+
+async def test_a_read_waited_for_goes_stale_with_an_event_that_arrives_meanwhile(mode):
+    """A message stored while the first socket's read is under way: whoever waits for that read
+    is told it is stale, and reads for itself."""
+    hub, member = fanout.hub(), Member()
+    await hub.join(GROUP, member)
+    read, _ = hub.shared_read(GROUP, "recent", max_age=60, kept_by=realtime.ROWLESS_EVENTS)
+    waiting = asyncio.ensure_future(hub.shared_read(GROUP, "recent", max_age=60,
+                                                    kept_by=realtime.ROWLESS_EVENTS)[0].value())
+    fanout.publish([GROUP], {"type": realtime.MESSAGES_READ})
+    await hub.catch_up()
+    read.offer({"messages": ["read before the event"]})
+    assert await waiting is None
+    await hub.leave(GROUP, member)
+
+
+async def test_a_read_is_not_shared_once_nothing_here_hears_the_group(mode):
+    hub, member = fanout.hub(), Member()
+    await hub.join(GROUP, member)
+    read, _ = hub.shared_read(GROUP, "recent", max_age=60, kept_by=realtime.ROWLESS_EVENTS)
+    read.offer("frame")
+    await hub.leave(GROUP, member)  # events to the group are no longer heard: the read goes stale
+    assert read.stale
+    outside, mine = hub.shared_read(GROUP, "recent", max_age=60, kept_by=realtime.ROWLESS_EVENTS)
+    assert mine and outside is not read
+    await hub.join(GROUP, member)
+    again, mine = hub.shared_read(GROUP, "recent", max_age=60, kept_by=realtime.ROWLESS_EVENTS)
+    assert mine and again is not outside  # a read made while unheard is not kept
+    await hub.leave(GROUP, member)
+
+
+async def test_a_read_older_than_max_age_is_not_shared(mode):
+    hub, member = fanout.hub(), Member()
+    await hub.join(GROUP, member)
+    read, _ = hub.shared_read(GROUP, "recent", max_age=60, kept_by=realtime.ROWLESS_EVENTS)
+    read.offer("frame")
+    newer, mine = hub.shared_read(GROUP, "recent", max_age=0, kept_by=realtime.ROWLESS_EVENTS)
+    assert mine and newer is not read
+    await hub.leave(GROUP, member)
