@@ -181,7 +181,15 @@ class Hub:
         if read is not None and not read.stale and self.loop.time() - read.started_at < max_age:
             return read, False
         read = reads[name] = SharedRead(self.loop, kept_by)
+        self.loop.call_later(max_age, self._forget_shared, group, name, read)  # its frame is not held longer
         return read, True
+
+    def _forget_shared(self, group: str, name: str, read: SharedRead) -> None:
+        reads = self._shared.get(group)
+        if reads is not None and reads.get(name) is read:
+            del reads[name]
+            if not reads:
+                del self._shared[group]
 
     def _drop_shared(self, group: str, event_type: str | None = None) -> None:
         """Reads of ``group`` go stale: every one (``event_type`` None), or those the event changes."""

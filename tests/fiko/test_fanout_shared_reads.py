@@ -113,3 +113,17 @@ async def test_a_read_older_than_max_age_is_not_shared(mode):
     newer, mine = hub.shared_read(GROUP, "recent", max_age=0, kept_by=realtime.ROWLESS_EVENTS)
     assert mine and newer is not read
     await hub.leave(GROUP, member)
+
+
+async def test_a_read_too_old_to_share_is_let_go(mode):
+    """What was read (a conversation's recent messages) is not held once nobody may take it."""
+    hub, member = fanout.hub(), Member()
+    await hub.join(GROUP, member)
+    read, _ = hub.shared_read(GROUP, "recent", max_age=0.05, kept_by=realtime.ROWLESS_EVENTS)
+    read.offer("frame")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while GROUP in hub._shared and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    assert GROUP not in hub._shared
+    await hub.leave(GROUP, member)
