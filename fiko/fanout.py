@@ -236,8 +236,15 @@ class Hub:
     async def _write_ping(self, pubsub, ping_id: bytes) -> None:
         try:
             await pubsub.ping(ping_id)
-        except Exception:  # the connection is broken: the reader notices and fails every waiter
+        except Exception:  # its callers are told now, not at their timeout; later ones get a new PING
             log.warning("PING on the event subscription failed", exc_info=True)
+            if self._ping is not None and self._ping[0] == ping_id:
+                (_, waiters), self._ping = self._ping, None
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_exception(FanoutUnavailable("PING on the event subscription failed"))
+                if self._catching_up and self._pubsub is not None:
+                    self._send_ping()
 
     def _pong(self, ping_id: bytes) -> None:
         if self._ping is None or self._ping[0] != ping_id:

@@ -127,3 +127,21 @@ async def test_a_read_too_old_to_share_is_let_go(mode):
         await asyncio.sleep(0.01)
     assert GROUP not in hub._shared
     await hub.leave(GROUP, member)
+
+
+async def test_a_ping_that_cannot_be_written_fails_its_callers_and_not_the_next(redis_url, monkeypatch):
+    hub, member = fanout.hub(), Member()
+    await hub.join(GROUP, member)
+    pubsub, real_ping = hub._pubsub, hub._pubsub.ping
+
+    async def broken(*args):
+        raise ConnectionError("write failed")
+
+    monkeypatch.setattr(pubsub, "ping", broken)
+    with pytest.raises(fanout.FanoutUnavailable):
+        await hub.catch_up()
+    monkeypatch.setattr(pubsub, "ping", real_ping)
+    fanout.publish([GROUP], {"type": realtime.MESSAGE_CREATED})
+    await asyncio.wait_for(hub.catch_up(), 5)
+    assert [event["type"] for event in member.events] == [realtime.MESSAGE_CREATED]
+    await hub.leave(GROUP, member)
