@@ -109,15 +109,24 @@ def _customer(channel: Channel, person: PlatformPerson) -> Customer:
 
 
 def _store_parts(channel, customer, parts, reply_to_external_id) -> list[Message]:
-    """The parts, in order, in the customer's open conversation on the channel (opened if none)."""
-    return [
-        message_receive_on_channel(
+    """The parts, in order, in the customer's open conversation on the channel (opened if none);
+    returns those stored now (a part whose platform id is already stored is not stored again)."""
+    stored = []
+    for index, part in enumerate(parts):
+        message, created = message_receive_on_channel(
             customer=customer, channel=channel, content=part.content[:MAX_CONTENT], message_type=part.message_type,
             media_url=part.media_url, external_id=part.external_id,
             reply_to_external_id=reply_to_external_id if index == 0 else None,
-        )[0]
-        for index, part in enumerate(parts)
-    ]
+        )
+        if created:
+            stored.append(message)
+    return stored
+
+
+def _stored(messages: list[Message]) -> InboundResult:
+    if not messages:  # a new update repeating messages already stored (same platform ids)
+        return InboundResult(InboundResult.DUPLICATE, detail="message already stored")
+    return InboundResult(InboundResult.STORED, messages)
 
 
 def inbound_message_receive(*, channel: Channel, event_key: str, person: PlatformPerson, parts: list[InboundPart],
@@ -126,7 +135,7 @@ def inbound_message_receive(*, channel: Channel, event_key: str, person: Platfor
     (or a new one opened), the message(s) stored once."""
     def work():
         customer = _customer(channel, person)
-        return InboundResult(InboundResult.STORED, _store_parts(channel, customer, parts, reply_to_external_id))
+        return _stored(_store_parts(channel, customer, parts, reply_to_external_id))
 
     return _once(channel, event_key, work)
 
@@ -144,7 +153,7 @@ def inbound_edit_receive(*, channel: Channel, event_key: str, person: PlatformPe
         if deleted:
             return InboundResult(InboundResult.IGNORED, detail="unsend of a message we never stored")
         customer = _customer(channel, person)
-        return InboundResult(InboundResult.STORED, _store_parts(channel, customer, [part], None))
+        return _stored(_store_parts(channel, customer, [part], None))
 
     return _once(channel, event_key, work)
 

@@ -198,6 +198,24 @@ def test_unknown_channel_is_404_and_disabled_channel_is_ignored(telegram_channel
     assert not Message.objects.exists()
 
 
+def test_a_new_update_repeating_a_stored_message_is_answered_duplicate(telegram_channel, workspace, listen):
+    """Telegram's message ids are the message's identity; an update id is only the delivery's. A
+    second update carrying a message already stored stores nothing, announces nothing and says
+    so: the answer is "duplicate", not "stored"."""
+    first = fixture("text.json")
+    post_telegram(telegram_channel, first)
+    listener = listen([workspace_group(workspace.pk)])
+    again = {**first, "update_id": first["update_id"] + 1}
+    response = post_telegram(telegram_channel, again)
+    assert response.status_code == 200 and response.json() == {"ok": True, "result": "duplicate"}
+    assert Message.objects.count() == 1 and Conversation.objects.get().unread_count == 1
+    assert listener.drain() == []
+    new_message = {**first, "update_id": first["update_id"] + 2,
+                   "message": {**first["message"], "message_id": first["message"]["message_id"] + 1}}
+    assert post_telegram(telegram_channel, new_message).json() == {"ok": True, "result": "stored"}
+    assert Message.objects.count() == 2
+
+
 def test_duplicate_update_stores_nothing_new(telegram_channel, workspace, listen):
     post_telegram(telegram_channel, fixture("text.json"))
     listener = listen([workspace_group(workspace.pk)])
