@@ -173,26 +173,28 @@ class ChatConsumer(BaseConsumer):
         published before this socket asked (``catch_up``); and none of them was a message
         event (the read is then stale). A message stored after the shared read began reaches
         this socket as its event, as it would after a read of its own."""
+        def read_own():
+            return database_sync_to_async(chat_handshake)(user_id=self.user.pk, conversation_id=conversation_id)
+
         if group is None:
-            return await database_sync_to_async(chat_handshake)(user_id=self.user.pk, conversation_id=None)
+            return await read_own()
         shared, mine = realtime.shared_read(group, "recent_messages",
                                             max_age=settings.CHAT_RECENT_MESSAGES_SHARED_SECONDS)
-        if not mine:
-            frame = await shared.value()
-            if frame is not None:
-                await realtime.catch_up()
-                if not shared.stale:
-                    user, conversation = await database_sync_to_async(conversation_access_for_staff)(
-                        user_id=self.user.pk, conversation_id=conversation_id)
-                    return user, conversation, {**frame, "timestamp": now_iso()} if conversation else None
-            return await database_sync_to_async(chat_handshake)(user_id=self.user.pk, conversation_id=conversation_id)
-        frame = None
-        try:
-            user, conversation, frame = await database_sync_to_async(chat_handshake)(
-                user_id=self.user.pk, conversation_id=conversation_id)
-            return user, conversation, frame
-        finally:
-            shared.offer(frame)
+        if mine:
+            frame = None
+            try:
+                user, conversation, frame = await read_own()
+                return user, conversation, frame
+            finally:
+                shared.offer(frame)
+        frame = await shared.value()
+        if frame is not None:
+            await realtime.catch_up()
+        if frame is None or shared.stale:
+            return await read_own()
+        user, conversation = await database_sync_to_async(conversation_access_for_staff)(
+            user_id=self.user.pk, conversation_id=conversation_id)
+        return user, conversation, {**frame, "timestamp": now_iso()} if conversation else None
 
     def uses_workspace(self, workspace_id: int) -> bool:
         conversation = getattr(self, "conversation", None)
