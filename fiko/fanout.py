@@ -174,7 +174,7 @@ class Hub:
         shared; otherwise the caller makes a new one. A member that takes a shared read calls
         ``catch_up`` before it trusts it (``stale`` is then final for what was published
         before it asked)."""
-        if group not in self.members:  # not heard here: no event would tell the read is stale
+        if max_age <= 0 or group not in self.members:  # sharing off, or no event here would tell it is stale
             return SharedRead(self.loop, kept_by), True
         reads = self._shared.setdefault(group, {})
         read = reads.get(name)
@@ -236,32 +236,24 @@ class Hub:
     async def _write_ping(self, pubsub, ping_id: bytes) -> None:
         try:
             await pubsub.ping(ping_id)
-        except Exception:  # its callers are told now, not at their timeout; later ones get a new PING
+        except Exception:  # its callers are told now, not at their timeout
             log.warning("PING on the event subscription failed", exc_info=True)
-            if self._ping is not None and self._ping[0] == ping_id:
-                (_, waiters), self._ping = self._ping, None
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_exception(FanoutUnavailable("PING on the event subscription failed"))
-                if self._catching_up and self._pubsub is not None:
-                    self._send_ping()
+            self._ping_answered(ping_id, FanoutUnavailable("PING on the event subscription failed"))
 
-    def _pong(self, ping_id: bytes) -> None:
+    def _ping_answered(self, ping_id: bytes, error: Exception | None = None) -> None:
+        """The PING ``ping_id`` came back (or could not be sent: ``error``): its callers are
+        answered, and those who asked meanwhile get the next PING."""
         if self._ping is None or self._ping[0] != ping_id:
             return
         (_, waiters), self._ping = self._ping, None
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        if self._catching_up:
+        _settle(waiters, error)
+        if self._catching_up and self._pubsub is not None:
             self._send_ping()
 
     def _fail_catch_ups(self) -> None:
         waiters = self._catching_up + (self._ping[1] if self._ping else [])
         self._catching_up, self._ping = [], None
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_exception(FanoutUnavailable("subscription lost"))
+        _settle(waiters, FanoutUnavailable("subscription lost"))
 
     # --- delivery ------------------------------------------------------------------------------
     def dispatch(self, group: str, data: bytes) -> None:
@@ -316,7 +308,7 @@ class Hub:
                 if kind == "message":
                     self.dispatch(channel[len(CHANNEL_PREFIX):].decode(), message["data"])
                 elif kind == "pong":
-                    self._pong(message["data"])
+                    self._ping_answered(message["data"])
                 elif kind == "subscribe":
                     waiting = self._confirmations.get(channel)
                     if waiting:
@@ -360,6 +352,15 @@ class Hub:
             await redis_client.aclose()
         except Exception:
             pass
+
+
+def _settle(waiters: list[asyncio.Future], error: Exception | None) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
 
 
 # --- hubs and publishers, per process --------------------------------------------------------
